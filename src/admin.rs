@@ -1,0 +1,272 @@
+//! The admin operations behind the CLI: validate input once, then write, so a bad argument
+//! never leaves a half-written record.
+
+use serde::Serialize;
+
+use crate::oauth::{GrantType, ScopeSet};
+use crate::storage::clients::{self, Client};
+use crate::storage::signing_keys::{self, StoredKey};
+use crate::storage::{DbConnection, StorageError};
+use crate::tokens::keys;
+use crate::tokens::secret::{random_id, PlainSecret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no client with id `{0}`")]
+    NoSuchClient(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, AdminError> {
+    Err(AdminError::Invalid(message.into()))
+}
+
+/// What `client create` asks for, before validation.
+#[derive(Debug, Default)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+}
+
+/// A client as the CLI shows it: never with a secret hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        ClientView {
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            public: c.is_public(),
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.iter().map(|g| g.to_string()).collect(),
+            scopes: c.scopes.iter().map(str::to_owned).collect(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// A newly registered client; the secret is shown this once.
+#[derive(Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// A redirect URI must be absolute, without fragment (RFC 6749 §3.1.2), and use TLS unless
+/// it points at the loopback interface or a native app's private scheme (RFC 8252 §7).
+fn validate_redirect_uri(raw: &str) -> Result<String, AdminError> {
+    let url = url::Url::parse(raw)
+        .or_else(|e| invalid(format!("redirect URI `{raw}` is not an absolute URL: {e}")))?;
+    if url.fragment().is_some() {
+        return invalid(format!("redirect URI `{raw}` must not contain a fragment"));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return invalid(format!("redirect URI `{raw}` contains white space"));
+    }
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return invalid(format!(
+                "redirect URI `{raw}` must use https (http only for localhost)"
+            ))
+        }
+        scheme if scheme.contains('.') => {} // reverse-domain private-use scheme
+        _ => {
+            return invalid(format!(
+                "redirect URI `{raw}` must use https, loopback http, or a reverse-domain scheme"
+            ))
+        }
+    }
+    Ok(raw.to_owned())
+}
+
+/// A client registration that passed every check.
+struct ValidSpec {
+    name: String,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<GrantType>,
+    scopes: ScopeSet,
+    public: bool,
+}
+
+fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
+    let name = spec.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return invalid("client name must be 1 to 200 printable characters");
+    }
+    let mut grant_types = Vec::new();
+    for raw in &spec.grant_types {
+        let grant: GrantType = raw.parse().or_else(|_| {
+            invalid(format!(
+                "unknown grant type `{raw}`: use authorization_code, client_credentials, password or refresh_token"
+            ))
+        })?;
+        if !grant_types.contains(&grant) {
+            grant_types.push(grant);
+        }
+    }
+    if grant_types.is_empty() {
+        grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    }
+    grant_types.sort();
+    let mut scopes = ScopeSet::default();
+    for raw in &spec.scopes {
+        scopes.extend(ScopeSet::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?);
+    }
+    let mut redirect_uris = Vec::new();
+    for raw in &spec.redirect_uris {
+        let uri = validate_redirect_uri(raw)?;
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return invalid("the authorization_code grant needs at least one --redirect-uri");
+    }
+    if spec.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return invalid(
+            "a public client cannot use client_credentials: it has no secret to authenticate with",
+        );
+    }
+    Ok(ValidSpec {
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        public: spec.public,
+    })
+}
+
+pub fn create_client(
+    conn: &mut DbConnection,
+    spec: ClientSpec,
+    now: i64,
+) -> Result<CreatedClient, AdminError> {
+    let ValidSpec {
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        public,
+    } = validate(spec)?;
+    let secret = (!public).then(PlainSecret::generate);
+    let client = Client {
+        id: random_id(16),
+        name,
+        secret_hash: secret.as_ref().map(PlainSecret::hash),
+        redirect_uris,
+        grant_types,
+        scopes,
+        created_at: now,
+        updated_at: now,
+    };
+    clients::insert(conn, &client)?;
+    Ok(CreatedClient {
+        client: ClientView::from(&client),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    })
+}
+
+pub fn list_clients(conn: &mut DbConnection) -> Result<Vec<ClientView>, AdminError> {
+    Ok(clients::list(conn)?.iter().map(ClientView::from).collect())
+}
+
+pub fn show_client(conn: &mut DbConnection, id: &str) -> Result<ClientView, AdminError> {
+    clients::find(conn, id)?
+        .map(|c| ClientView::from(&c))
+        .ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))
+}
+
+pub fn delete_client(conn: &mut DbConnection, id: &str) -> Result<(), AdminError> {
+    if clients::delete(conn, id)? {
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchClient(id.to_owned()))
+    }
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once.
+pub fn rotate_client_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+) -> Result<String, AdminError> {
+    let client = clients::find(conn, id)?.ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))?;
+    if client.is_public() {
+        return invalid(format!(
+            "client `{id}` is public and has no secret to rotate"
+        ));
+    }
+    let secret = PlainSecret::generate();
+    if !clients::set_secret(conn, id, &secret.hash(), now)? {
+        return Err(AdminError::NoSuchClient(id.to_owned()));
+    }
+    Ok(secret.expose().to_owned())
+}
+
+/// A signing key as `keys list` shows it.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub algorithm: String,
+    /// `current`, `published` (retired, still in the JWKS) or `expired`.
+    pub state: &'static str,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub published_until: Option<i64>,
+}
+
+impl KeyView {
+    fn of(key: StoredKey, now: i64, current_kid: Option<&str>) -> Self {
+        let state = match key.publish_until {
+            _ if Some(key.kid.as_str()) == current_kid => "current",
+            Some(until) if until <= now => "expired",
+            _ => "published",
+        };
+        KeyView {
+            kid: key.kid,
+            algorithm: key.algorithm,
+            state,
+            created_at: key.created_at,
+            retired_at: key.retired_at,
+            published_until: key.publish_until,
+        }
+    }
+}
+
+pub fn list_keys(conn: &mut DbConnection, now: i64) -> Result<Vec<KeyView>, AdminError> {
+    let current = signing_keys::current(conn)?.map(|k| k.kid);
+    Ok(signing_keys::all(conn)?
+        .into_iter()
+        .map(|k| KeyView::of(k, now, current.as_deref()))
+        .collect())
+}
+
+pub fn rotate_keys(
+    conn: &mut DbConnection,
+    access_token_ttl_secs: i64,
+    now: i64,
+) -> Result<KeyView, AdminError> {
+    let key = keys::rotate(conn, access_token_ttl_secs, now)?;
+    let kid = key.kid.clone();
+    Ok(KeyView::of(key, now, Some(&kid)))
+}

@@ -1,0 +1,250 @@
+//! The command line of SPEC.md: each command a thin call into the library.
+//!
+//! With `--json` a command prints exactly one JSON value on stdout; errors go to stderr and
+//! the exit status is non-zero.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::admin::{self, AdminError, ClientSpec};
+use crate::settings::{LogSettings, Settings, SettingsError};
+use crate::startup::{open_database, Application, StartupError};
+use crate::storage::{unix_now, Database, StorageError};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "A standalone OAuth 2.0 authorization server"
+)]
+pub struct Cli {
+    /// A TOML file overriding config/default.toml (environment variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print exactly one JSON object or array on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Register and manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// List and rotate signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and, for confidential clients, its secret (once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// authorization_code, client_credentials, password or refresh_token
+        /// (default: authorization_code and refresh_token).
+        #[arg(long = "grant-type", value_name = "GT")]
+        grant_types: Vec<String>,
+        /// A scope the client may request (repeat the flag for more).
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        /// A public client: no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List registered clients.
+    List,
+    /// Show one client.
+    Show { id: String },
+    /// Delete a client.
+    Delete { id: String },
+    /// Replace a client's secret; prints the new one (once).
+    RotateSecret { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and whether each is current, published or expired.
+    List,
+    /// Make a new current key; the old one stays published until its tokens expire.
+    Rotate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Serve = cli.command {
+        let _guard = telemetry::init(&settings.log);
+        return actix_web::rt::System::new()
+            .block_on(async move {
+                Application::build(settings)
+                    .await?
+                    .run_until_stopped()
+                    .await
+            })
+            .map_err(CliError::from);
+    }
+    // Admin commands only log problems, so their stdout stays the answer.
+    let _guard = telemetry::init(&LogSettings {
+        level: "warn".into(),
+        ..settings.log.clone()
+    });
+    let db = open_database(&settings)?;
+    let out = Output { json: cli.json };
+    let now = unix_now();
+    match cli.command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => {
+            // Opening the database applied them; report the state.
+            out.print(&serde_json::json!({ "status": "up to date" }), || {
+                "migrations: up to date".into()
+            });
+        }
+        Command::Client(command) => client_command(&db, &out, command, now)?,
+        Command::Keys(KeysCommand::List) => {
+            let keys = db.run_blocking(|c| Ok(admin::list_keys(c, now)))??;
+            out.print(&keys, || {
+                if keys.is_empty() {
+                    return "no signing keys yet (one is created when the server first starts)"
+                        .into();
+                }
+                keys.iter()
+                    .map(|k| {
+                        format!(
+                            "{}  {:<9}  created {}{}",
+                            k.kid,
+                            k.state,
+                            k.created_at,
+                            k.published_until
+                                .map(|t| format!(", published until {t}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let ttl = settings.tokens.access_token_ttl_secs;
+            let key = db.run_blocking(|c| Ok(admin::rotate_keys(c, ttl, now)))??;
+            out.print(&key, || format!("new current key: {}", key.kid));
+        }
+    }
+    Ok(())
+}
+
+fn client_command(
+    db: &Database,
+    out: &Output,
+    command: ClientCommand,
+    now: i64,
+) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            grant_types,
+            scopes,
+            public,
+        } => {
+            let spec = ClientSpec {
+                name,
+                redirect_uris,
+                grant_types,
+                scopes,
+                public,
+            };
+            let created = db.run_blocking(|c| Ok(admin::create_client(c, spec, now)))??;
+            out.print(&created, || {
+                let mut text = format!("client_id: {}", created.client.client_id);
+                if let Some(secret) = &created.client_secret {
+                    text.push_str(&format!(
+                        "\nclient_secret: {secret}\n(shown only now: store it safely)"
+                    ));
+                }
+                text
+            });
+        }
+        ClientCommand::List => {
+            let clients = db.run_blocking(|c| Ok(admin::list_clients(c)))??;
+            out.print(&clients, || {
+                clients.iter().map(describe).collect::<Vec<_>>().join("\n")
+            });
+        }
+        ClientCommand::Show { id } => {
+            let client = db.run_blocking(|c| Ok(admin::show_client(c, &id)))??;
+            out.print(&client, || describe(&client));
+        }
+        ClientCommand::Delete { id } => {
+            db.run_blocking(|c| Ok(admin::delete_client(c, &id)))??;
+            out.print(&serde_json::json!({ "deleted": id }), || {
+                format!("deleted client {id}")
+            });
+        }
+        ClientCommand::RotateSecret { id } => {
+            let secret = db.run_blocking(|c| Ok(admin::rotate_client_secret(c, &id, now)))??;
+            out.print(
+                &serde_json::json!({ "client_id": id, "client_secret": secret }),
+                || {
+                    format!(
+                        "client_secret: {secret}\n(shown only now: the old secret no longer works)"
+                    )
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe(c: &admin::ClientView) -> String {
+    format!(
+        "{}  {}{}  grants: {}  scopes: {}  redirect URIs: {}",
+        c.client_id,
+        c.name,
+        if c.public { " (public)" } else { "" },
+        c.grant_types.join(","),
+        c.scopes.join(" "),
+        c.redirect_uris.join(" ")
+    )
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).expect("CLI output serialises")
+            );
+        } else {
+            println!("{}", text());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! gatehouse: a standalone OAuth 2.0 authorization server.
+//!
+//! Data flows one way: HTTP ([`routes`]) → OAuth flows ([`oauth`]) → storage ([`storage`]).
+
+pub mod admin;
+pub mod cli;
+pub mod oauth;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod tokens;

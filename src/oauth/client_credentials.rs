@@ -1,0 +1,127 @@
+//! The client-credentials grant (RFC 6749 §4.4), driven through oxide-auth's flow:
+//!
+//! ```text
+//!  client ── POST /token grant_type=client_credentials ──▶ authenticate  (DbRegistrar::check)
+//!                                                        ▶ grant type and scope (DbRegistrar::negotiate)
+//!         ◀── access token (no refresh token, §4.4.3) ── issue      (JwtIssuer::issue)
+//! ```
+
+use oxide_auth::code_grant::client_credentials::{
+    client_credentials, Endpoint, Error as FlowError, Extension,
+};
+use oxide_auth::primitives::issuer::Issuer;
+use oxide_auth::primitives::registrar::Registrar;
+
+use super::issuer::{JwtIssuer, Minter, TokenResponse};
+use super::registrar::{DbRegistrar, Rejection};
+use super::request::FormRequest;
+use super::{ErrorCode, GrantType, OAuthError, ScopeSet};
+use crate::storage::DbConnection;
+
+struct FlowEndpoint<'a> {
+    registrar: DbRegistrar<'a>,
+    issuer: JwtIssuer<'a>,
+    extension: (),
+}
+
+impl Endpoint for FlowEndpoint<'_> {
+    fn registrar(&self) -> &dyn Registrar {
+        &self.registrar
+    }
+
+    fn issuer(&mut self) -> &mut dyn Issuer {
+        &mut self.issuer
+    }
+
+    fn extension(&mut self) -> &mut dyn Extension {
+        &mut self.extension
+    }
+}
+
+/// Checks what oxide-auth would only answer vaguely: which client authentication the
+/// request attempted (RFC 6749 §2.3: exactly one).
+fn check_authentication(request: &FormRequest) -> Result<(), OAuthError> {
+    let in_body = request.param("client_secret").is_some();
+    match (request.basic().is_some(), in_body) {
+        (true, true) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not both Basic and client_secret",
+        )),
+        (false, false) => Err(OAuthError::invalid_client(
+            "client authentication required: the client credentials grant is for confidential clients",
+        )),
+        _ if in_body && request.param("client_id").is_none() => {
+            Err(OAuthError::invalid_request("client_secret given without client_id"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs the grant for one request. Synchronous: call it on the blocking pool.
+pub fn grant(
+    minter: &Minter,
+    conn: &mut DbConnection,
+    request: &FormRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if let Some(scope) = request.param("scope") {
+        ScopeSet::parse(scope).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    }
+    check_authentication(request)?;
+
+    let mut endpoint = FlowEndpoint {
+        registrar: DbRegistrar::new(conn, GrantType::ClientCredentials),
+        issuer: JwtIssuer::new(minter, now),
+        extension: (),
+    };
+    let outcome = client_credentials(&mut endpoint, request).and_then(|pending| {
+        let client_id = endpoint
+            .registrar
+            .client()
+            .map(|c| c.id)
+            .unwrap_or_default();
+        // The client acts on its own behalf: it is the token's subject (RFC 9068 §2.2).
+        pending.issue(&mut endpoint, client_id, false)
+    });
+    match outcome {
+        Ok(_) => endpoint
+            .issuer
+            .take_issued()
+            .map(|access| TokenResponse::bearer(access, None))
+            .ok_or_else(|| {
+                OAuthError::server_error(&"the issuer reported success without a token")
+            }),
+        Err(flow_error) => Err(explain(&mut endpoint, flow_error)),
+    }
+}
+
+/// Turns oxide-auth's coarse error and our recorded reason into the RFC 6749 answer.
+fn explain(endpoint: &mut FlowEndpoint<'_>, flow_error: FlowError) -> OAuthError {
+    if let Some(failure) = endpoint.issuer.take_failure() {
+        return OAuthError::server_error(&failure);
+    }
+    match endpoint.registrar.take_rejection() {
+        Some(Rejection::BadCredentials) => {
+            OAuthError::invalid_client("client authentication failed")
+        }
+        Some(Rejection::GrantNotAllowed(grant)) => OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for the {grant} grant"),
+        ),
+        Some(Rejection::ScopeNotAllowed(extra)) => {
+            OAuthError::invalid_scope(format!("scope not registered for this client: {extra}"))
+        }
+        Some(Rejection::MalformedScope) => OAuthError::invalid_scope("malformed scope"),
+        Some(Rejection::Storage(e)) => OAuthError::from(e),
+        None => match flow_error {
+            FlowError::Invalid(_) => {
+                OAuthError::invalid_request("malformed client credentials request")
+            }
+            FlowError::Unauthorized(..) => {
+                OAuthError::invalid_client("client authentication failed")
+            }
+            FlowError::Ignore | FlowError::Primitive(_) => {
+                OAuthError::server_error(&"the client credentials flow failed without a reason")
+            }
+        },
+    }
+}

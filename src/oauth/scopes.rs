@@ -1,0 +1,142 @@
+//! Scope sets and the rules for what a client may be granted (SPEC "Scopes and roles").
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A set of scope tokens, always shown sorted and space-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<String>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed scope `{0}`: scope tokens are printable ASCII without spaces, `\"` or `\\`")]
+pub struct MalformedScope(pub String);
+
+impl ScopeSet {
+    /// Parses a space-separated scope string; RFC 6749 §3.3 fixes the token alphabet.
+    pub fn parse(s: &str) -> Result<Self, MalformedScope> {
+        s.split(' ')
+            .filter(|t| !t.is_empty())
+            .map(Self::token)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(ScopeSet)
+    }
+
+    /// Validates one scope token: `1*( %x21 / %x23-5B / %x5D-7E )`.
+    pub fn token(t: &str) -> Result<String, MalformedScope> {
+        let valid = !t.is_empty()
+            && t.bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+        if valid {
+            Ok(t.to_owned())
+        } else {
+            Err(MalformedScope(t.chars().take(64).collect()))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub fn extend(&mut self, other: ScopeSet) {
+        self.0.extend(other.0)
+    }
+
+    /// What a client gets: the requested scope, or without one the client's registered
+    /// scopes. A request beyond the registration is refused (`invalid_scope`).
+    pub fn granted_to_client(
+        requested: Option<&ScopeSet>,
+        registered: &ScopeSet,
+    ) -> Result<ScopeSet, ScopeSet> {
+        match requested {
+            None => Ok(registered.clone()),
+            Some(requested) if requested.is_subset(registered) => Ok(requested.clone()),
+            Some(requested) => Err(ScopeSet(
+                requested.0.difference(&registered.0).cloned().collect(),
+            )),
+        }
+    }
+}
+
+impl FromIterator<String> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        ScopeSet(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for token in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(token)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+/// oxide-auth speaks its own scope type; both sides use the same RFC 6749 alphabet.
+impl From<&ScopeSet> for oxide_auth::primitives::scope::Scope {
+    fn from(s: &ScopeSet) -> Self {
+        s.to_string()
+            .parse()
+            .expect("a validated scope set parses as an oxide-auth scope")
+    }
+}
+
+impl TryFrom<&oxide_auth::primitives::scope::Scope> for ScopeSet {
+    type Error = MalformedScope;
+
+    fn try_from(s: &oxide_auth::primitives::scope::Scope) -> Result<Self, MalformedScope> {
+        ScopeSet::parse(&s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rfc_6749_alphabet_is_enforced() {
+        assert!(ScopeSet::parse("a:b c/d").is_ok());
+        assert!(ScopeSet::parse("quote\"d").is_err());
+        assert!(ScopeSet::parse("back\\slash").is_err());
+        assert!(ScopeSet::parse("tab\there").is_err());
+        assert!(ScopeSet::parse("naïve").is_err());
+    }
+
+    #[test]
+    fn display_is_sorted_and_deduplicated() {
+        assert_eq!(set("b a b").to_string(), "a b");
+    }
+
+    #[test]
+    fn absent_scope_means_registered_scope() {
+        assert_eq!(
+            ScopeSet::granted_to_client(None, &set("a b")),
+            Ok(set("a b"))
+        );
+    }
+
+    #[test]
+    fn wider_request_names_the_extra_scopes() {
+        assert_eq!(
+            ScopeSet::granted_to_client(Some(&set("a c")), &set("a b")),
+            Err(set("c"))
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The JWKS (RFC 7517): every key whose tokens may still be alive.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use crate::oauth::OAuthError;
+use crate::startup::AppState;
+use crate::storage::{signing_keys, unix_now, StorageError};
+use crate::tokens::keys::PublicJwk;
+
+#[derive(Serialize)]
+struct JwkSet {
+    keys: Vec<PublicJwk>,
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+    let keys = state
+        .db
+        .run(|conn| {
+            signing_keys::published(conn, unix_now())?
+                .iter()
+                .map(PublicJwk::of)
+                .collect::<Result<Vec<_>, StorageError>>()
+        })
+        .await?;
+    // Short caching: verifiers refetch on an unknown `kid` anyway.
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(JwkSet { keys }))
+}

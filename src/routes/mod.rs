@@ -1,0 +1,33 @@
+//! HTTP: one module per endpoint family, and the whole route table in [`configure`].
+
+mod health;
+mod jwks;
+mod metadata;
+mod token;
+
+use actix_web::{web, HttpResponse};
+
+use crate::oauth::OAuthError;
+
+pub const TOKEN_PATH: &str = "/token";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// Answers a wrong method on an OAuth endpoint with an RFC 6749 error instead of a bare 404.
+fn only(
+    method: &'static str,
+) -> impl Fn() -> std::future::Ready<Result<HttpResponse, OAuthError>> + Clone {
+    move || std::future::ready(Err(OAuthError::method_not_allowed(method)))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(TOKEN_PATH)
+            .route(web::post().to(token::token))
+            .default_service(web::to(only("POST"))),
+    )
+    .route(METADATA_PATH, web::get().to(metadata::metadata))
+    .route(JWKS_PATH, web::get().to(jwks::jwks))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz));
+}

@@ -1,0 +1,167 @@
+//! Building the server from settings: open the database, load the signing key, bind, serve.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+
+use crate::oauth::issuer::Minter;
+use crate::oauth::request::BodyLimit;
+use crate::routes;
+use crate::settings::Settings;
+use crate::storage::{unix_now, Database, PoolOptions, StorageError};
+use crate::telemetry;
+use crate::tokens::keys::Keyring;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub db: Database,
+    pub minter: Arc<Minter>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database named in `settings` (applying migrations) on the calling thread.
+pub fn open_database(settings: &Settings) -> Result<Database, StorageError> {
+    Database::open(
+        &settings.database.url,
+        &PoolOptions {
+            max_connections: settings.database.max_connections,
+            busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+            connect_timeout: Duration::from_millis(settings.database.connect_timeout_ms),
+        },
+    )
+}
+
+pub struct Application {
+    addr: SocketAddr,
+    issuer: String,
+    server: Server,
+}
+
+impl Application {
+    /// Opens storage, binds the listener (port 0 picks a free port) and prepares the server.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let ttl = settings.tokens.access_token_ttl_secs;
+        let (db, keyring) = {
+            let settings = settings.clone();
+            web::block(move || -> Result<_, StorageError> {
+                let db = open_database(&settings)?;
+                let keyring = db.run_blocking(|conn| Keyring::load(conn, ttl, unix_now()))?;
+                Ok((db, keyring))
+            })
+            .await
+            .map_err(|_| StorageError::Canceled)??
+        };
+
+        let listener =
+            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
+                addr: settings.server.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let issuer = match settings.server.issuer.trim_end_matches('/') {
+            "" => format!("http://{addr}"),
+            configured => configured.to_owned(),
+        };
+        let audience = match settings.tokens.audience.as_str() {
+            "" => issuer.clone(),
+            configured => configured.to_owned(),
+        };
+        let keyring = Arc::new(keyring);
+        spawn_key_refresh(
+            db.clone(),
+            keyring.clone(),
+            ttl,
+            settings.tokens.key_refresh_secs,
+        );
+
+        let state = web::Data::new(AppState {
+            db,
+            minter: Arc::new(Minter {
+                issuer: issuer.clone(),
+                audience,
+                access_token_ttl_secs: ttl,
+                keyring,
+            }),
+        });
+        let body_limit = BodyLimit(settings.server.body_limit_bytes);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add((
+                            "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'",
+                        ))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap(from_fn(telemetry::log_request))
+                .app_data(state.clone())
+                .app_data(body_limit)
+                .configure(routes::configure)
+        });
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(address = %addr, issuer = %issuer, "gatehouse listening");
+        Ok(Application {
+            addr,
+            issuer,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        Ok(self.server.await?)
+    }
+}
+
+/// Re-reads the current signing key now and then, so a rotation by the CLI or another
+/// instance on the same database takes effect here without a restart.
+fn spawn_key_refresh(db: Database, keyring: Arc<Keyring>, ttl: i64, every_secs: u64) {
+    let every = Duration::from_secs(every_secs.max(1));
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(every);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let refreshing = keyring.clone();
+            match db
+                .run(move |conn| refreshing.refresh(conn, ttl, unix_now()))
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(kid = %keyring.current().kid, "now signing with a new key")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not refresh the signing key"),
+            }
+        }
+    });
+}

@@ -1,0 +1,164 @@
+//! The client registry.
+
+use diesel::prelude::*;
+
+use super::schema::clients;
+use super::{DbConnection, StorageError};
+use crate::oauth::{GrantType, ScopeSet};
+use crate::tokens::secret::SecretHash;
+
+/// A registered client as the OAuth layer sees it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// `None` for public clients, which have no secret.
+    pub secret_hash: Option<SecretHash>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = clients)]
+struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<&Client> for ClientRow {
+    fn from(c: &Client) -> Self {
+        ClientRow {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            secret_hash: c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()),
+            redirect_uris: c.redirect_uris.join(" "),
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            scopes: c.scopes.to_string(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StorageError;
+
+    fn try_from(row: ClientRow) -> Result<Self, StorageError> {
+        let corrupt = |what: &str| StorageError::Corrupt(format!("client {}: {what}", row.id));
+        let secret_hash = match &row.secret_hash {
+            None => None,
+            Some(bytes) => {
+                Some(SecretHash::from_bytes(bytes).ok_or_else(|| corrupt("secret hash"))?)
+            }
+        };
+        let grant_types = row
+            .grant_types
+            .split_whitespace()
+            .map(|g| g.parse().map_err(|_| corrupt("grant type")))
+            .collect::<Result<_, _>>()?;
+        let scopes = ScopeSet::parse(&row.scopes).map_err(|_| corrupt("scopes"))?;
+        Ok(Client {
+            secret_hash,
+            grant_types,
+            scopes,
+            redirect_uris: row
+                .redirect_uris
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, client: &Client) -> Result<(), StorageError> {
+    diesel::insert_into(clients::table)
+        .values(ClientRow::from(client))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Client>, StorageError> {
+    clients::table
+        .find(id)
+        .first::<ClientRow>(conn)
+        .optional()?
+        .map(Client::try_from)
+        .transpose()
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
+    clients::table
+        .order((clients::created_at.asc(), clients::id.asc()))
+        .load::<ClientRow>(conn)?
+        .into_iter()
+        .map(Client::try_from)
+        .collect()
+}
+
+/// Deletes a client; answers whether it existed.
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
+    Ok(diesel::delete(clients::table.find(id)).execute(conn)? == 1)
+}
+
+/// Replaces a confidential client's secret hash; answers whether such a client existed.
+pub fn set_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &SecretHash,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(
+        clients::table
+            .find(id)
+            .filter(clients::secret_hash.is_not_null()),
+    )
+    .set((
+        clients::secret_hash.eq(hash.as_bytes().to_vec()),
+        clients::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Every scope any client may request, for the metadata document's `scopes_supported`.
+pub fn all_scopes(conn: &mut DbConnection) -> Result<ScopeSet, StorageError> {
+    let rows: Vec<String> = clients::table
+        .select(clients::scopes)
+        .distinct()
+        .load(conn)?;
+    let mut all = ScopeSet::default();
+    for row in rows {
+        all.extend(
+            ScopeSet::parse(&row).map_err(|_| StorageError::Corrupt("client scopes".into()))?,
+        );
+    }
+    Ok(all)
+}

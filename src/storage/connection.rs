@@ -1,0 +1,167 @@
+//! One connection type for both backends and the r2d2 pool around it.
+//!
+//! The backend is chosen from the URL's scheme, never by trial: SQLite would accept almost
+//! any string as a file name.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+
+use super::StorageError;
+
+/// A connection to whichever database the configuration names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(diesel::SqliteConnection),
+    Postgres(diesel::PgConnection),
+}
+
+/// The pool every request and command draws connections from.
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// A database URL, parsed once at the edge.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file.
+    SqliteFile(String),
+    /// A private in-memory SQLite database (lives as long as the pool's one connection).
+    SqliteMemory,
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // The PostgreSQL URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::SqliteFile(path) => write!(f, "sqlite://{path}"),
+            DatabaseUrl::SqliteMemory => f.write_str("sqlite::memory:"),
+            DatabaseUrl::Postgres(_) => f.write_str("postgres://…"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, StorageError> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(DatabaseUrl::SqliteMemory);
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StorageError::BadUrl("sqlite URL names no file".into()));
+            }
+            return Ok(DatabaseUrl::SqliteFile(path.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+        Err(StorageError::BadUrl(format!(
+            "unsupported database URL scheme `{scheme}`: use sqlite://PATH, sqlite::memory: or postgres://USER:PASS@HOST:PORT/DB"
+        )))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        !matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// Opens connections for r2d2, applying SQLite's per-connection settings.
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+    busy_timeout_ms: u64,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::SqliteFile(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; the busy timeout makes writers wait
+                // for each other (other instances, the admin CLI) instead of failing at once.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::SqliteMemory => {
+                let mut conn = diesel::SqliteConnection::establish(":memory:")
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute("PRAGMA foreign_keys = ON;")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Pool settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    pub connect_timeout: Duration,
+}
+
+/// Builds the pool and proves the database answers, so a bad URL or an unreachable server is
+/// a clear error at start rather than a failure on the first request.
+pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, StorageError> {
+    if let DatabaseUrl::SqliteFile(path) = url {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Unreachable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    let manager = ConnectionManager {
+        url: url.clone(),
+        busy_timeout_ms: options.busy_timeout_ms,
+    };
+    // Connect once directly, so the first real error is what we report, not a pool timeout.
+    drop(
+        manager
+            .connect()
+            .map_err(|e| StorageError::Unreachable(e.to_string()))?,
+    );
+    let builder = r2d2::Pool::builder().connection_timeout(options.connect_timeout);
+    let builder = match url {
+        // An in-memory database exists only inside its one connection: keep exactly one,
+        // forever.
+        DatabaseUrl::SqliteMemory => builder
+            .max_size(1)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(None),
+        _ => builder
+            .max_size(options.max_connections.max(1))
+            .min_idle(Some(1)),
+    };
+    Ok(builder.build_unchecked(manager))
+}

@@ -1,0 +1,96 @@
+//! Storage: the pooled connection to SQLite or PostgreSQL, embedded migrations, and one
+//! repository module per aggregate.
+//!
+//! Diesel is synchronous, so every query from the server runs on the blocking pool through
+//! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
+
+pub mod clients;
+pub mod connection;
+pub mod migrations;
+pub mod schema;
+pub mod signing_keys;
+
+use std::time::Duration;
+
+pub use connection::{DatabaseUrl, DbConnection, DbPool, PoolOptions};
+
+/// What can go wrong below the OAuth layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("applying migrations failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the blocking thread pool is shut down")]
+    Canceled,
+}
+
+/// A handle to the database, cheap to clone into every request.
+#[derive(Clone)]
+pub struct Database {
+    pool: DbPool,
+}
+
+impl Database {
+    /// Opens the pool, checks the database answers and applies pending migrations.
+    pub fn open(url: &str, options: &PoolOptions) -> Result<Self, StorageError> {
+        let url = DatabaseUrl::parse(url)?;
+        let pool = connection::build_pool(&url, options)?;
+        let db = Database { pool };
+        db.run_blocking(migrations::run_pending)?;
+        Ok(db)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool, off the async workers.
+    pub async fn run<F, T>(&self, f: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StorageError::Canceled)?
+    }
+
+    /// Runs `f` on the calling thread: for the CLI and for code already on the blocking pool.
+    pub fn run_blocking<F, T>(&self, f: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StorageError>,
+    {
+        let mut conn = self.pool.get()?;
+        f(&mut conn)
+    }
+
+    /// A connection for code that is already on the blocking pool.
+    pub fn connection(&self) -> Result<connection::PooledConnection, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Answers whether the database responds within `timeout` (for `/readyz`).
+    pub fn ping(&self, timeout: Duration) -> Result<(), StorageError> {
+        use diesel::r2d2::R2D2Connection;
+        let mut conn = self.pool.get_timeout(timeout)?;
+        conn.ping()?;
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch: every stored time uses this.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,189 @@
+//! ES256 (P-256) signing keys: created on first start, kept in the database so every
+//! instance signs with the same key, rotated with `gatehouse keys rotate`.
+//!
+//! A rotated-out key stays in the JWKS until every token it signed has expired.
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::storage::signing_keys::{self, StoredKey};
+use crate::storage::{DbConnection, StorageError};
+
+pub const ALGORITHM: &str = "ES256";
+
+/// Clock skew allowed to verifiers: a retired key stays published this much longer.
+pub const PUBLISH_LEEWAY_SECS: i64 = 60;
+
+/// A public key as published in the JWKS (RFC 7517, RFC 7518 §6.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicJwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub x: String,
+    pub y: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub alg: &'static str,
+}
+
+/// Splits a SEC1 uncompressed P-256 point (0x04 || x || y) into its coordinates.
+fn coordinates(public_key: &[u8]) -> Option<(String, String)> {
+    match public_key {
+        [0x04, rest @ ..] if rest.len() == 64 => Some((
+            URL_SAFE_NO_PAD.encode(&rest[..32]),
+            URL_SAFE_NO_PAD.encode(&rest[32..]),
+        )),
+        _ => None,
+    }
+}
+
+impl PublicJwk {
+    pub fn of(key: &StoredKey) -> Result<Self, StorageError> {
+        let (x, y) = coordinates(&key.public_key)
+            .ok_or_else(|| StorageError::Corrupt(format!("public key of {}", key.kid)))?;
+        Ok(PublicJwk {
+            kty: "EC",
+            crv: "P-256",
+            x,
+            y,
+            kid: key.kid.clone(),
+            use_: "sig",
+            alg: ALGORITHM,
+        })
+    }
+}
+
+/// Creates a fresh key pair. Its `kid` is the RFC 7638 JWK thumbprint of the public key.
+pub fn generate(now: i64) -> StoredKey {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect("P-256 key generation succeeds");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+        .expect("a generated key parses");
+    let public_key = pair.public_key().as_ref().to_vec();
+    let (x, y) = coordinates(&public_key).expect("P-256 public keys are uncompressed points");
+    // RFC 7638 §3.2: required members only, in lexicographic order, no white space.
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    StoredKey {
+        kid: URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
+        algorithm: ALGORITHM.to_owned(),
+        private_key: pkcs8.as_ref().to_vec(),
+        public_key,
+        created_at: now,
+        retired_at: None,
+        publish_until: None,
+    }
+}
+
+/// Makes a new current key; the old ones stay published until their tokens have expired.
+pub fn rotate(
+    conn: &mut DbConnection,
+    access_token_ttl_secs: i64,
+    now: i64,
+) -> Result<StoredKey, StorageError> {
+    let key = generate(now);
+    signing_keys::rotate_to(
+        conn,
+        &key,
+        now + access_token_ttl_secs + PUBLISH_LEEWAY_SECS,
+    )?;
+    Ok(key)
+}
+
+/// The current key, creating the first one on a fresh database.
+pub fn ensure_current(
+    conn: &mut DbConnection,
+    access_token_ttl_secs: i64,
+    now: i64,
+) -> Result<StoredKey, StorageError> {
+    match signing_keys::current(conn)? {
+        Some(key) => Ok(key),
+        None => rotate(conn, access_token_ttl_secs, now),
+    }
+}
+
+/// The key this process signs with, parsed once and shared by every request.
+pub struct SigningKey {
+    pub kid: String,
+    /// PKCS#8 DER, handed to jsonwebtoken's signer.
+    pub(crate) pkcs8: Vec<u8>,
+    /// The base64url JOSE header, identical for every token this key signs.
+    pub(crate) encoded_header: String,
+}
+
+impl SigningKey {
+    fn from_stored(key: StoredKey) -> Result<Self, StorageError> {
+        if key.algorithm != ALGORITHM {
+            return Err(StorageError::Corrupt(format!(
+                "key {} uses {}",
+                key.kid, key.algorithm
+            )));
+        }
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.private_key)
+            .map_err(|_| StorageError::Corrupt(format!("private key of {}", key.kid)))?;
+        let header = serde_json::json!({ "alg": ALGORITHM, "typ": "at+jwt", "kid": key.kid });
+        Ok(SigningKey {
+            encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            kid: key.kid,
+            pkcs8: key.private_key,
+        })
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current signing key, re-read from the database now and then so a rotation made by
+/// another instance or the CLI is picked up without a restart.
+pub struct Keyring {
+    current: RwLock<Arc<SigningKey>>,
+}
+
+impl Keyring {
+    /// Loads the current key, creating one on a fresh database.
+    pub fn load(
+        conn: &mut DbConnection,
+        access_token_ttl_secs: i64,
+        now: i64,
+    ) -> Result<Self, StorageError> {
+        let key = SigningKey::from_stored(ensure_current(conn, access_token_ttl_secs, now)?)?;
+        Ok(Keyring {
+            current: RwLock::new(Arc::new(key)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<SigningKey> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the current key; answers whether it changed.
+    pub fn refresh(
+        &self,
+        conn: &mut DbConnection,
+        access_token_ttl_secs: i64,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        let stored = ensure_current(conn, access_token_ttl_secs, now)?;
+        if stored.kid == self.current().kid {
+            return Ok(false);
+        }
+        let key = Arc::new(SigningKey::from_stored(stored)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(true)
+    }
+}

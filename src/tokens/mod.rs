@@ -1,0 +1,5 @@
+//! Token material: opaque secrets, ES256 signing keys and RFC 9068 access tokens.
+
+pub mod jwt;
+pub mod keys;
+pub mod secret;
