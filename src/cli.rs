@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::admin::{self, AdminError, ClientSpec};
 use crate::settings::{LogSettings, Settings, SettingsError};
-use crate::startup::{open_database, Application, StartupError};
-use crate::storage::{unix_now, Database, StorageError};
+use crate::startup::{pool_options, Application, StartupError};
+use crate::storage::{unix_now, Database, DbConnection, StorageError};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -113,7 +113,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         level: "warn".into(),
         ..settings.log.clone()
     });
-    let db = open_database(&settings)?;
+    let mut conn = Database::connect_once(&settings.database.url, &pool_options(&settings))?;
+    let conn = &mut conn;
     let out = Output { json: cli.json };
     let now = unix_now();
     match cli.command {
@@ -124,9 +125,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 "migrations: up to date".into()
             });
         }
-        Command::Client(command) => client_command(&db, &out, command, now)?,
+        Command::Client(command) => client_command(conn, &out, command, now)?,
         Command::Keys(KeysCommand::List) => {
-            let keys = db.run_blocking(|c| Ok(admin::list_keys(c, now)))??;
+            let keys = admin::list_keys(conn, now)?;
             out.print(&keys, || {
                 if keys.is_empty() {
                     return "no signing keys yet (one is created when the server first starts)"
@@ -150,7 +151,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
-            let key = db.run_blocking(|c| Ok(admin::rotate_keys(c, ttl, now)))??;
+            let key = admin::rotate_keys(conn, ttl, now)?;
             out.print(&key, || format!("new current key: {}", key.kid));
         }
     }
@@ -158,7 +159,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn client_command(
-    db: &Database,
+    conn: &mut DbConnection,
     out: &Output,
     command: ClientCommand,
     now: i64,
@@ -178,7 +179,7 @@ fn client_command(
                 scopes,
                 public,
             };
-            let created = db.run_blocking(|c| Ok(admin::create_client(c, spec, now)))??;
+            let created = admin::create_client(conn, spec, now)?;
             out.print(&created, || {
                 let mut text = format!("client_id: {}", created.client.client_id);
                 if let Some(secret) = &created.client_secret {
@@ -190,23 +191,23 @@ fn client_command(
             });
         }
         ClientCommand::List => {
-            let clients = db.run_blocking(|c| Ok(admin::list_clients(c)))??;
+            let clients = admin::list_clients(conn)?;
             out.print(&clients, || {
                 clients.iter().map(describe).collect::<Vec<_>>().join("\n")
             });
         }
         ClientCommand::Show { id } => {
-            let client = db.run_blocking(|c| Ok(admin::show_client(c, &id)))??;
+            let client = admin::show_client(conn, &id)?;
             out.print(&client, || describe(&client));
         }
         ClientCommand::Delete { id } => {
-            db.run_blocking(|c| Ok(admin::delete_client(c, &id)))??;
+            admin::delete_client(conn, &id)?;
             out.print(&serde_json::json!({ "deleted": id }), || {
                 format!("deleted client {id}")
             });
         }
         ClientCommand::RotateSecret { id } => {
-            let secret = db.run_blocking(|c| Ok(admin::rotate_client_secret(c, &id, now)))??;
+            let secret = admin::rotate_client_secret(conn, &id, now)?;
             out.print(
                 &serde_json::json!({ "client_id": id, "client_secret": secret }),
                 || {

@@ -35,16 +35,13 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the database named in `settings` (applying migrations) on the calling thread.
-pub fn open_database(settings: &Settings) -> Result<Database, StorageError> {
-    Database::open(
-        &settings.database.url,
-        &PoolOptions {
-            max_connections: settings.database.max_connections,
-            busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
-            connect_timeout: Duration::from_millis(settings.database.connect_timeout_ms),
-        },
-    )
+/// Pool settings from the configuration.
+pub fn pool_options(settings: &Settings) -> PoolOptions {
+    PoolOptions {
+        max_connections: settings.database.max_connections,
+        busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+        connect_timeout: Duration::from_millis(settings.database.connect_timeout_ms),
+    }
 }
 
 pub struct Application {
@@ -60,7 +57,7 @@ impl Application {
         let (db, keyring) = {
             let settings = settings.clone();
             web::block(move || -> Result<_, StorageError> {
-                let db = open_database(&settings)?;
+                let db = Database::open(&settings.database.url, &pool_options(&settings))?;
                 let keyring = db.run_blocking(|conn| Keyring::load(conn, ttl, unix_now()))?;
                 Ok((db, keyring))
             })

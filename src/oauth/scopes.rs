@@ -12,10 +12,13 @@ pub struct ScopeSet(BTreeSet<String>);
 pub struct MalformedScope(pub String);
 
 impl ScopeSet {
-    /// Parses a space-separated scope string; RFC 6749 §3.3 fixes the token alphabet.
+    /// Parses `scope-token *( SP scope-token )` (RFC 6749 §3.3) strictly: stray spaces are
+    /// malformed. The empty string is the empty set.
     pub fn parse(s: &str) -> Result<Self, MalformedScope> {
+        if s.is_empty() {
+            return Ok(ScopeSet::default());
+        }
         s.split(' ')
-            .filter(|t| !t.is_empty())
             .map(Self::token)
             .collect::<Result<BTreeSet<_>, _>>()
             .map(ScopeSet)
@@ -117,6 +120,9 @@ mod tests {
         assert!(ScopeSet::parse("back\\slash").is_err());
         assert!(ScopeSet::parse("tab\there").is_err());
         assert!(ScopeSet::parse("naïve").is_err());
+        assert!(ScopeSet::parse(" ").is_err());
+        assert!(ScopeSet::parse("a  b").is_err());
+        assert_eq!(ScopeSet::parse(""), Ok(ScopeSet::default()));
     }
 
     #[test]

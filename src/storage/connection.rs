@@ -72,10 +72,20 @@ impl DatabaseUrl {
     }
 }
 
-/// Opens connections for r2d2, applying SQLite's per-connection settings.
+/// Opens connections for r2d2 (and for one-shot commands), applying SQLite's
+/// per-connection settings.
 pub struct ConnectionManager {
     url: DatabaseUrl,
     busy_timeout_ms: u64,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl, busy_timeout_ms: u64) -> Self {
+        ConnectionManager {
+            url,
+            busy_timeout_ms,
+        }
+    }
 }
 
 impl ManageConnection for ConnectionManager {
@@ -164,4 +174,18 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, St
             .min_idle(Some(1)),
     };
     Ok(builder.build_unchecked(manager))
+}
+
+/// Creates the folder of a SQLite file, so `sqlite://data/gatehouse.db` works on a fresh
+/// checkout.
+pub fn create_parent_dir(path: &str) -> Result<(), StorageError> {
+    match Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError::Unreachable(format!("cannot create {}: {e}", dir.display()))
+        }),
+        None => Ok(()),
+    }
 }

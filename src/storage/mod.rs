@@ -49,6 +49,24 @@ impl Database {
         Ok(db)
     }
 
+    /// One connection without a pool, migrations applied: for one-shot commands.
+    ///
+    /// A pool opens connections on background threads; a process that exits while one of
+    /// them is in libpq's TLS handshake crashes in OpenSSL's exit handler. A command that
+    /// holds its only connection on its own thread closes it before it exits.
+    pub fn connect_once(url: &str, options: &PoolOptions) -> Result<DbConnection, StorageError> {
+        use diesel::r2d2::ManageConnection;
+        let url = DatabaseUrl::parse(url)?;
+        if let DatabaseUrl::SqliteFile(path) = &url {
+            connection::create_parent_dir(path)?;
+        }
+        let mut conn = connection::ConnectionManager::new(url, options.busy_timeout_ms)
+            .connect()
+            .map_err(|e| StorageError::Unreachable(e.to_string()))?;
+        migrations::run_pending(&mut conn)?;
+        Ok(conn)
+    }
+
     /// Runs `f` with a pooled connection on the blocking pool, off the async workers.
     pub async fn run<F, T>(&self, f: F) -> Result<T, StorageError>
     where

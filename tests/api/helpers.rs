@@ -1,0 +1,337 @@
+//! Test helpers: a fresh database per test, the real server on 127.0.0.1 port 0, the real
+//! CLI binary, and token verification the way a resource server does it (with the JWKS).
+
+use std::process::Output;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use gatehouse::settings::Settings;
+use gatehouse::startup::Application;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// Runs each test body once on SQLite and once on PostgreSQL.
+///
+/// The PostgreSQL run needs `GATEHOUSE_TEST_POSTGRES_URL`; without it the run is skipped
+/// with a message, unless `GATEHOUSE_TEST_REQUIRE_POSTGRES=1` (set by CI) makes it fail.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[actix_web::test]
+            async fn sqlite() {
+                let $db = $crate::helpers::TestDb::sqlite();
+                $body
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                let Some($db) = $crate::helpers::TestDb::postgres() else { return };
+                $body
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        TestDb {
+            url,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, dropped when the test ends.
+    pub fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL") else {
+            if std::env::var("GATEHOUSE_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!(
+                    "GATEHOUSE_TEST_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set"
+                );
+            }
+            eprintln!("skipped: set GATEHOUSE_TEST_POSTGRES_URL to run the PostgreSQL variant");
+            return None;
+        };
+        let name = format!(
+            "gatehouse_test_{}",
+            gatehouse::tokens::secret::random_id(9)
+                .to_lowercase()
+                .replace(['-', '_'], "x")
+        );
+        let mut admin =
+            PgConnection::establish(&admin_url).expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let mut url = url::Url::parse(&admin_url).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        Some(TestDb {
+            url: url.to_string(),
+            _dir: None,
+            postgres: Some((admin_url, name)),
+        })
+    }
+
+    /// The same database for a second server; only the original drops it.
+    pub fn share(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+            postgres: None,
+        }
+    }
+
+    /// Drops the PostgreSQL database now, while the server still runs (for readiness tests).
+    pub fn drop_database_now(&self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            let mut admin = PgConnection::establish(admin_url).expect("connect");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .expect("drop");
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A running gatehouse and the means to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    env: Vec<(String, String)>,
+}
+
+/// Starts the real server on 127.0.0.1 with a free port.
+pub async fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, &[]).await
+}
+
+/// Starts the server with extra `GATEHOUSE_*` settings, as an operator would set them.
+pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = vec![
+        ("GATEHOUSE_DATABASE_URL".to_owned(), db.url.clone()),
+        ("GATEHOUSE_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("GATEHOUSE_SERVER_WORKERS".to_owned(), "1".to_owned()),
+        (
+            "GATEHOUSE_DATABASE_MAX_CONNECTIONS".to_owned(),
+            "4".to_owned(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let settings = Settings::load_from(None, env.clone()).expect("test settings");
+    let app = Application::build(settings).await.expect("server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let issuer = app.issuer().to_owned();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        issuer,
+        http: reqwest::Client::new(),
+        db,
+        env,
+    }
+}
+
+/// A client as the CLI printed it.
+pub struct Registered {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Runs the real `gatehouse` binary against this app's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.env, args)
+    }
+
+    /// Runs a CLI command that must succeed with `--json`, and parses its output.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no single JSON value ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Registers a client with `gatehouse client create`.
+    pub fn register(&self, args: &[&str]) -> Registered {
+        let mut full = vec!["client", "create", "--name", "test client"];
+        full.extend_from_slice(args);
+        let created = self.cli_json(&full);
+        Registered {
+            id: created["client_id"].as_str().expect("client_id").to_owned(),
+            secret: created["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// A confidential client for the client-credentials grant with `scopes`.
+    pub fn service_client(&self, scopes: &[&str]) -> Registered {
+        let mut args = vec!["--grant-type", "client_credentials"];
+        for s in scopes {
+            args.extend_from_slice(&["--scope", s]);
+        }
+        self.register(&args)
+    }
+
+    /// POSTs a form body to the token endpoint, optionally with Basic credentials.
+    pub async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url("/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(encode_form(form));
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.expect("token request")
+    }
+
+    /// POSTs a raw body to the token endpoint.
+    pub async fn token_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    /// A client-credentials token for `client`; panics unless the server grants one.
+    pub async fn client_credentials(&self, client: &Registered) -> Value {
+        let res = self
+            .token(
+                &[("grant_type", "client_credentials")],
+                Some((&client.id, &client.secret)),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("token JSON")
+    }
+
+    /// Verifies a token as a resource server would: metadata → JWKS → signature, `typ`,
+    /// `iss`, `aud`, `exp`. Returns the header and the claims.
+    pub async fn verify(&self, token: &str) -> (jsonwebtoken::Header, Value) {
+        let metadata: Value = self
+            .http
+            .get(self.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let jwks: JwkSet = self
+            .http
+            .get(metadata["jwks_uri"].as_str().expect("jwks_uri"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let header = jsonwebtoken::decode_header(token).expect("JWT header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.alg, Algorithm::ES256);
+        let kid = header.kid.clone().expect("kid");
+        let jwk = jwks
+            .find(&kid)
+            .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+        let key = DecodingKey::from_jwk(jwk).expect("JWK");
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&[&self.issuer]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .expect("token verifies with the JWKS");
+        (header, data.claims)
+    }
+}
+
+/// Runs the `gatehouse` binary with exactly these `GATEHOUSE_*` variables.
+pub fn cli(env: &[(String, String)], args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("GATEHOUSE_")) {
+        command.env_remove(name);
+    }
+    command
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .output()
+        .expect("run gatehouse")
+}
+
+pub fn encode_form(form: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
+}
+
+/// Reads an error response and checks it is RFC 6749 §5.2 JSON with `no-store`.
+pub async fn oauth_error(res: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = res.json().await.expect("JSON error body");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}

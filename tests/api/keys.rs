@@ -1,0 +1,61 @@
+//! Signing keys: kept in the database across restarts, rotated by the CLI, old keys still
+//! published while their tokens live.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{on_both_backends, spawn_app, spawn_app_with, TestApp};
+
+async fn kid_of_a_new_token(app: &TestApp, client: &crate::helpers::Registered) -> String {
+    let body = app.client_credentials(client).await;
+    let token = body["access_token"].as_str().unwrap();
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+on_both_backends! {
+    async fn a_rotated_key_signs_new_tokens_and_old_tokens_still_verify(db) {
+        let app = spawn_app_with(db, &[("GATEHOUSE_TOKENS_KEY_REFRESH_SECS", "1")]).await;
+        let client = app.service_client(&["a"]);
+        let old_token = app.client_credentials(&client).await["access_token"].as_str().unwrap().to_owned();
+        let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
+
+        let rotated = app.cli_json(&["keys", "rotate"]);
+        let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+        assert_ne!(new_kid, old_kid);
+
+        // The server re-reads the current key every second; give it a bounded while.
+        let mut kid = kid_of_a_new_token(&app, &client).await;
+        for _ in 0..50 {
+            if kid == new_kid { break; }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            kid = kid_of_a_new_token(&app, &client).await;
+        }
+        assert_eq!(kid, new_kid, "new tokens are signed with the new key");
+
+        let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
+        app.verify(&old_token).await;
+
+        let listed = app.cli_json(&["keys", "list"]);
+        let states: Vec<(&str, &str)> = listed.as_array().unwrap().iter().map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap())).collect();
+        assert!(states.contains(&(new_kid.as_str(), "current")), "{states:?}");
+        assert!(states.contains(&(old_kid.as_str(), "published")), "{states:?}");
+    }
+
+    async fn a_restart_keeps_the_signing_key(db) {
+        let url = db.url.clone();
+        let first = spawn_app(db).await;
+        let client = first.service_client(&["a"]);
+        let kid = kid_of_a_new_token(&first, &client).await;
+
+        // A second instance on the same database, as after a restart or beside the first.
+        let second = spawn_app(first.db.share()).await;
+
+        assert_eq!(second.db.url, url);
+        assert_eq!(kid_of_a_new_token(&second, &client).await, kid);
+        let token = second.client_credentials(&client).await;
+        second.verify(token["access_token"].as_str().unwrap()).await;
+    }
+}
