@@ -31,6 +31,7 @@ pub struct ServerSettings {
     pub issuer: String,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    pub blocking_threads: usize,
 }
 
 #[derive(Clone, Deserialize)]

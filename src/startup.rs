@@ -97,7 +97,7 @@ impl Application {
             }),
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap(
                     DefaultHeaders::new()
@@ -114,11 +114,13 @@ impl Application {
                 .app_data(body_limit)
                 .configure(routes::configure)
         });
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.listen(listener)?.run();
-        tracing::info!(address = %addr, issuer = %issuer, "gatehouse listening");
+        let (workers, blocking) = thread_counts(&settings);
+        let server = server
+            .workers(workers)
+            .worker_max_blocking_threads(blocking)
+            .listen(listener)?
+            .run();
+        tracing::info!(address = %addr, issuer = %issuer, workers, blocking_threads_per_worker = blocking, "gatehouse listening");
         Ok(Application {
             addr,
             issuer,
@@ -137,6 +139,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         Ok(self.server.await?)
     }
+}
+
+/// HTTP workers and blocking threads per worker; 0 in the settings means "auto".
+///
+/// A token request spends about a quarter of its CPU in the HTTP worker and the rest on
+/// the blocking pool (database, signing). On 2 cores one worker with a few blocking threads
+/// gave the best throughput and tail latency; dozens of blocking threads mostly switched
+/// context (BENCHMARKS.md).
+fn thread_counts(settings: &Settings) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match settings.server.workers {
+        0 => (cores / 2).max(1),
+        n => n,
+    };
+    let blocking = match settings.server.blocking_threads {
+        0 => 2 * cores,
+        n => n,
+    };
+    (workers, blocking)
 }
 
 /// Re-reads the current signing key now and then, so a rotation by the CLI or another

@@ -160,7 +160,12 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, St
             .connect()
             .map_err(|e| StorageError::Unreachable(e.to_string()))?,
     );
-    let builder = r2d2::Pool::builder().connection_timeout(options.connect_timeout);
+    // No ping on every checkout: it would double the queries of a token request. A
+    // connection that fails is marked broken by Diesel and dropped when returned, and
+    // `/readyz` pings explicitly.
+    let builder = r2d2::Pool::builder()
+        .connection_timeout(options.connect_timeout)
+        .test_on_check_out(false);
     let builder = match url {
         // An in-memory database exists only inside its one connection: keep exactly one,
         // forever.

@@ -8,4 +8,5 @@ mod cli;
 mod client_credentials;
 mod discovery;
 mod keys;
+mod logging;
 mod primitives;
