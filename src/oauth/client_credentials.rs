@@ -74,12 +74,8 @@ pub fn grant(
         extension: (),
     };
     let outcome = client_credentials(&mut endpoint, request).and_then(|pending| {
-        let client_id = endpoint
-            .registrar
-            .client()
-            .map(|c| c.id)
-            .unwrap_or_default();
         // The client acts on its own behalf: it is the token's subject (RFC 9068 §2.2).
+        let client_id = pending.as_solicitation().pre_grant().client_id.clone();
         pending.issue(&mut endpoint, client_id, false)
     });
     match outcome {

@@ -50,11 +50,6 @@ impl<'c> DbRegistrar<'c> {
         }
     }
 
-    /// The client that authenticated, once `check` succeeded.
-    pub fn client(&self) -> Option<Client> {
-        self.client.borrow().clone()
-    }
-
     pub fn take_rejection(&self) -> Option<Rejection> {
         self.rejection.borrow_mut().take()
     }
@@ -138,7 +133,7 @@ impl Registrar for DbRegistrar<'_> {
             Some(client) => client,
             None => {
                 // Spend the same hashing work as for a known client.
-                let _ = passphrase.map(SecretHash::of);
+                std::hint::black_box(passphrase.map(SecretHash::of));
                 return Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified));
             }
         };

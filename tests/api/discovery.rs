@@ -9,7 +9,7 @@ on_both_backends! {
         let app = spawn_app(db).await;
         app.service_client(&["reports:read", "billing"]);
 
-        let res = app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+        let res = app.get("/.well-known/oauth-authorization-server").await;
 
         assert_eq!(res.status(), 200);
         let m: Value = res.json().await.unwrap();
@@ -26,7 +26,7 @@ on_both_backends! {
     async fn the_jwks_publishes_one_es256_key_on_a_fresh_server(db) {
         let app = spawn_app(db).await;
 
-        let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        let jwks: Value = app.get_json("/.well-known/jwks.json").await;
 
         let keys = jwks["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
@@ -40,15 +40,15 @@ on_both_backends! {
     async fn health_and_readiness_answer_while_the_database_does(db) {
         let app = spawn_app(db).await;
 
-        assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-        assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        assert_eq!(app.get("/readyz").await.status(), 200);
     }
 
     async fn every_response_carries_anti_framing_headers(db) {
         let app = spawn_app(db).await;
 
         for path in ["/healthz", "/token", "/.well-known/jwks.json", "/no-such-page"] {
-            let res = app.http.get(app.url(path)).send().await.unwrap();
+            let res = app.get(path).await;
             assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
             assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
             assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
@@ -62,34 +62,10 @@ async fn readiness_fails_when_postgres_goes_away_while_health_stays_up() {
         return;
     };
     let app = spawn_app(db).await;
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/readyz").await.status(), 200);
 
     app.db.drop_database_now();
 
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }

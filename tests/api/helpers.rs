@@ -168,6 +168,21 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// GETs a path (or a full URL) of this server.
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            self.url(path_or_url)
+        };
+        self.http.get(url).send().await.expect("GET")
+    }
+
+    /// GETs a path and parses its JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_or_url: &str) -> T {
+        self.get(path_or_url).await.json().await.expect("JSON body")
+    }
+
     /// Runs the real `gatehouse` binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> Output {
         cli(&self.env, args)
@@ -263,23 +278,11 @@ impl TestApp {
     /// `iss`, `aud`, `exp`. Returns the header and the claims.
     pub async fn verify(&self, token: &str) -> (jsonwebtoken::Header, Value) {
         let metadata: Value = self
-            .http
-            .get(self.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json("/.well-known/oauth-authorization-server")
+            .await;
         let jwks: JwkSet = self
-            .http
-            .get(metadata["jwks_uri"].as_str().expect("jwks_uri"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(metadata["jwks_uri"].as_str().expect("jwks_uri"))
+            .await;
         let header = jsonwebtoken::decode_header(token).expect("JWT header");
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.alg, Algorithm::ES256);

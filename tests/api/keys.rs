@@ -33,7 +33,7 @@ on_both_backends! {
         }
         assert_eq!(kid, new_kid, "new tokens are signed with the new key");
 
-        let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+        let jwks: Value = app.get_json("/.well-known/jwks.json").await;
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
         app.verify(&old_token).await;
