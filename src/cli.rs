@@ -43,6 +43,34 @@ pub enum Command {
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Roles and the scopes they allow.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Create a role that allows the given scopes.
+    Create {
+        name: String,
+        /// A scope this role allows (repeat the flag for more).
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; reads the password as one line from stdin.
+    Create {
+        username: String,
+        /// A role the user holds (repeat the flag for more).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +177,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .join("\n")
             });
         }
+        Command::Role(RoleCommand::Create { name, scopes }) => {
+            let role = admin::create_role(conn, &name, &scopes, now)?;
+            out.print(&role, || {
+                format!("role {} allows: {}", role.name, role.scopes.join(" "))
+            });
+        }
+        Command::User(UserCommand::Create { username, roles }) => {
+            let password = read_password_line()?;
+            let new = admin::NewUser {
+                username: &username,
+                password: &password,
+                roles: &roles,
+                bcrypt_cost: settings.accounts.bcrypt_cost,
+                min_password_length: settings.accounts.min_password_length,
+            };
+            let user = admin::create_user(conn, new, now)?;
+            out.print(&user, || {
+                format!("id: {}\nusername: {}", user.id, user.username)
+            });
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
             let key = admin::rotate_keys(conn, ttl, now)?;
@@ -219,6 +267,20 @@ fn client_command(
         }
     }
     Ok(())
+}
+
+/// The password, as one line on stdin (without its line ending).
+fn read_password_line() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| AdminError::Invalid(format!("cannot read the password from stdin: {e}")))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(AdminError::Invalid("no password: give it as one line on stdin".into()).into());
+    }
+    Ok(password.to_owned())
 }
 
 fn describe(c: &admin::ClientView) -> String {

@@ -2,8 +2,10 @@
 //!
 //! Data flows one way: HTTP ([`routes`]) → OAuth flows ([`oauth`]) → storage ([`storage`]).
 
+pub mod accounts;
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod oauth;
 pub mod routes;
 pub mod settings;

@@ -21,6 +21,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
+    pub accounts: AccountSettings,
+    pub housekeeping: HousekeepingSettings,
     pub log: LogSettings,
 }
 
@@ -58,6 +60,24 @@ pub struct TokenSettings {
     pub access_token_ttl_secs: i64,
     pub audience: String,
     pub key_refresh_secs: u64,
+    pub refresh_token_idle_ttl_secs: i64,
+    pub refresh_token_absolute_ttl_secs: i64,
+    pub refresh_token_grace_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub bcrypt_cost: u32,
+    pub min_password_length: usize,
+    pub password_hash_threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSettings {
+    pub interval_secs: u64,
+    pub batch_size: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +150,20 @@ impl Settings {
         let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
         if self.tokens.access_token_ttl_secs <= 0 {
             return invalid("tokens.access_token_ttl_secs must be positive");
+        }
+        if !(4..=31).contains(&self.accounts.bcrypt_cost) {
+            return invalid("accounts.bcrypt_cost must be between 4 and 31");
+        }
+        let t = &self.tokens;
+        if t.refresh_token_idle_ttl_secs <= 0
+            || t.refresh_token_absolute_ttl_secs < t.refresh_token_idle_ttl_secs
+        {
+            return invalid("tokens: refresh token lifetimes must be positive, the absolute one at least the idle one");
+        }
+        if t.refresh_token_grace_secs < 0 || self.housekeeping.batch_size <= 0 {
+            return invalid(
+                "tokens.refresh_token_grace_secs and housekeeping.batch_size must not be negative",
+            );
         }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");

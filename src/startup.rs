@@ -8,8 +8,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
+use crate::accounts::password::PasswordChecker;
+use crate::clock::Clock;
 use crate::oauth::issuer::Minter;
 use crate::oauth::request::BodyLimit;
+use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{unix_now, Database, PoolOptions, StorageError};
@@ -20,6 +23,9 @@ use crate::tokens::keys::Keyring;
 pub struct AppState {
     pub db: Database,
     pub minter: Arc<Minter>,
+    pub clock: Clock,
+    pub passwords: PasswordChecker,
+    pub sessions: SessionPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,11 @@ pub struct Application {
 impl Application {
     /// Opens storage, binds the listener (port 0 picks a free port) and prepares the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::default()).await
+    }
+
+    /// As `build`, with the clock every expiry rule reads (tests move it forward).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let ttl = settings.tokens.access_token_ttl_secs;
         let (db, keyring) = {
             let settings = settings.clone();
@@ -86,7 +97,14 @@ impl Application {
             ttl,
             settings.tokens.key_refresh_secs,
         );
+        spawn_housekeeping(db.clone(), clock.clone(), &settings);
 
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let password_threads = match settings.accounts.password_hash_threads {
+            0 => (cores / 2).max(1),
+            n => n,
+        };
+        let t = &settings.tokens;
         let state = web::Data::new(AppState {
             db,
             minter: Arc::new(Minter {
@@ -95,6 +113,13 @@ impl Application {
                 access_token_ttl_secs: ttl,
                 keyring,
             }),
+            clock,
+            passwords: PasswordChecker::start(password_threads, settings.accounts.bcrypt_cost),
+            sessions: SessionPolicy {
+                idle_ttl: t.refresh_token_idle_ttl_secs,
+                absolute_ttl: t.refresh_token_absolute_ttl_secs,
+                grace: t.refresh_token_grace_secs,
+            },
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let server = HttpServer::new(move || {
@@ -158,6 +183,27 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
         n => n,
     };
     (workers, blocking)
+}
+
+/// Purges expired refresh tokens and revoked-token records in bounded batches.
+fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
+    let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
+    let batch = settings.housekeeping.batch_size;
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let now = clock.now();
+            match db
+                .run(move |conn| crate::storage::refresh_tokens::purge_expired(conn, now, batch))
+                .await
+            {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired tokens purged"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
 }
 
 /// Re-reads the current signing key now and then, so a rotation by the CLI or another

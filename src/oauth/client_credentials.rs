@@ -12,10 +12,11 @@ use oxide_auth::code_grant::client_credentials::{
 use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::Registrar;
 
+use super::client_auth;
 use super::issuer::{JwtIssuer, Minter, TokenResponse};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
-use super::{ErrorCode, GrantType, OAuthError, ScopeSet};
+use super::{ErrorCode, GrantType, OAuthError};
 use crate::storage::DbConnection;
 
 struct FlowEndpoint<'a> {
@@ -38,24 +39,6 @@ impl Endpoint for FlowEndpoint<'_> {
     }
 }
 
-/// Checks what oxide-auth would only answer vaguely: which client authentication the
-/// request attempted (RFC 6749 §2.3: exactly one).
-fn check_authentication(request: &FormRequest) -> Result<(), OAuthError> {
-    let in_body = request.param("client_secret").is_some();
-    match (request.basic().is_some(), in_body) {
-        (true, true) => Err(OAuthError::invalid_request(
-            "use one client authentication method, not both Basic and client_secret",
-        )),
-        (false, false) => Err(OAuthError::invalid_client(
-            "client authentication required: the client credentials grant is for confidential clients",
-        )),
-        _ if in_body && request.param("client_id").is_none() => {
-            Err(OAuthError::invalid_request("client_secret given without client_id"))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Runs the grant for one request. Synchronous: call it on the blocking pool.
 pub fn grant(
     minter: &Minter,
@@ -63,10 +46,14 @@ pub fn grant(
     request: &FormRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    if let Some(scope) = request.param("scope") {
-        ScopeSet::parse(scope).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    request.scope()?;
+    // oxide-auth reads the credentials itself; checking them here first gives precise
+    // errors, and the grant is for confidential clients only (RFC 6749 §4.4).
+    if client_auth::credentials(request)?.secret.is_none() {
+        return Err(OAuthError::invalid_client(
+            "client authentication required: the client credentials grant is for confidential clients",
+        ));
     }
-    check_authentication(request)?;
 
     let mut endpoint = FlowEndpoint {
         registrar: DbRegistrar::new(conn, GrantType::ClientCredentials),

@@ -87,6 +87,10 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidClient, description)
     }
 
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
     }
@@ -120,6 +124,12 @@ impl OAuthError {
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl From<crate::tokens::jwt::SigningError> for OAuthError {
+    fn from(e: crate::tokens::jwt::SigningError) -> Self {
+        OAuthError::server_error(&e)
     }
 }
 

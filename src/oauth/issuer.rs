@@ -38,6 +38,18 @@ impl Minter {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<AccessToken, SigningError> {
+        self.mint_in_session(sub, client_id, scope, None, now)
+    }
+
+    /// Mints an access token that belongs to the refresh-token family `sid`.
+    pub fn mint_in_session(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        sid: Option<&str>,
+        now: i64,
+    ) -> Result<AccessToken, SigningError> {
         let claims = AccessTokenClaims {
             iss: self.issuer.clone(),
             sub: sub.to_owned(),
@@ -47,6 +59,7 @@ impl Minter {
             jti: random_id(16),
             iat: now,
             exp: now + self.access_token_ttl_secs,
+            sid: sid.map(str::to_owned),
         };
         let token = jwt::sign(&self.keyring.current(), &claims)?;
         Ok(AccessToken { token, claims })

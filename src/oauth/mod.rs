@@ -1,13 +1,19 @@
 //! OAuth flows: oxide-auth's state machines driven with gatehouse's primitives, one
 //! endpoint built per request and run on the blocking pool.
 
+pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
 mod grant_type;
+pub mod introspection;
 pub mod issuer;
+pub mod password_grant;
+pub mod refresh;
 pub mod registrar;
 pub mod request;
+pub mod revocation;
 mod scopes;
+pub mod sessions;
 
 pub use error::{ErrorCode, OAuthError};
 pub use grant_type::{GrantType, UnknownGrantType};

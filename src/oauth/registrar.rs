@@ -50,6 +50,11 @@ impl<'c> DbRegistrar<'c> {
         }
     }
 
+    /// The client `check` loaded, once it succeeded.
+    pub fn into_client(self) -> Option<Client> {
+        self.client.into_inner()
+    }
+
     pub fn take_rejection(&self) -> Option<Rejection> {
         self.rejection.borrow_mut().take()
     }

@@ -63,6 +63,21 @@ impl FormRequest {
             .filter(|v| !v.is_empty())
     }
 
+    /// The `scope` parameter, validated; `None` when absent.
+    pub fn scope(&self) -> Result<Option<super::ScopeSet>, OAuthError> {
+        self.param("scope")
+            .map(|s| {
+                super::ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// A required parameter.
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.param(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    }
+
     pub fn basic(&self) -> Option<&BasicCredentials> {
         self.basic.as_ref()
     }

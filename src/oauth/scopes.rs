@@ -48,6 +48,10 @@ impl ScopeSet {
         self.0.iter().map(String::as_str)
     }
 
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn extend(&mut self, other: ScopeSet) {
         self.0.extend(other.0)
     }
@@ -65,6 +69,24 @@ impl ScopeSet {
                 requested.0.difference(&registered.0).cloned().collect(),
             )),
         }
+    }
+}
+
+impl ScopeSet {
+    /// What a user grant gets (SPEC "Scopes and roles"): the client rules first, then only
+    /// what the user's roles allow. `Err` carries the `invalid_scope` description.
+    pub fn granted_to_user(
+        requested: Option<&ScopeSet>,
+        registered: &ScopeSet,
+        allowed_by_roles: &ScopeSet,
+    ) -> Result<ScopeSet, String> {
+        let asked = Self::granted_to_client(requested, registered)
+            .map_err(|extra| format!("scope not registered for this client: {extra}"))?;
+        let granted = asked.intersection(allowed_by_roles);
+        if granted.is_empty() {
+            return Err("none of the requested scopes is allowed to this user".into());
+        }
+        Ok(granted)
     }
 }
 
@@ -136,6 +158,21 @@ mod tests {
             ScopeSet::granted_to_client(None, &set("a b")),
             Ok(set("a b"))
         );
+    }
+
+    #[test]
+    fn users_get_what_their_roles_allow_and_never_nothing() {
+        let client = set("a b c");
+        assert_eq!(
+            ScopeSet::granted_to_user(None, &client, &set("b c d")),
+            Ok(set("b c"))
+        );
+        assert_eq!(
+            ScopeSet::granted_to_user(Some(&set("a b")), &client, &set("b")),
+            Ok(set("b"))
+        );
+        assert!(ScopeSet::granted_to_user(Some(&set("a")), &client, &set("b")).is_err());
+        assert!(ScopeSet::granted_to_user(Some(&set("z")), &client, &set("z")).is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use actix_web::{web, HttpResponse};
 use crate::oauth::OAuthError;
 
 pub const TOKEN_PATH: &str = "/token";
+pub const INTROSPECTION_PATH: &str = "/introspect";
+pub const REVOCATION_PATH: &str = "/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
@@ -24,6 +26,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(TOKEN_PATH)
             .route(web::post().to(token::token))
+            .default_service(web::to(only("POST"))),
+    )
+    .service(
+        web::resource(INTROSPECTION_PATH)
+            .route(web::post().to(token::introspect))
+            .default_service(web::to(only("POST"))),
+    )
+    .service(
+        web::resource(REVOCATION_PATH)
+            .route(web::post().to(token::revoke))
             .default_service(web::to(only("POST"))),
     )
     .route(METADATA_PATH, web::get().to(metadata::metadata))

@@ -6,9 +6,11 @@ use actix_web::{web, HttpResponse};
 
 use crate::oauth::issuer::TokenResponse;
 use crate::oauth::request::FormRequest;
-use crate::oauth::{client_credentials, ErrorCode, GrantType, OAuthError};
+use crate::oauth::{
+    client_credentials, introspection, password_grant, refresh, revocation, ErrorCode, GrantType,
+    OAuthError,
+};
 use crate::startup::AppState;
-use crate::storage::unix_now;
 
 pub async fn token(
     state: web::Data<AppState>,
@@ -29,14 +31,25 @@ pub async fn token(
     let response = match grant_type.parse::<GrantType>().map_err(|_| unsupported())? {
         GrantType::ClientCredentials => web::block(move || {
             let mut conn = state.db.connection()?;
-            client_credentials::grant(&state.minter, &mut conn, &request, unix_now())
+            client_credentials::grant(&state.minter, &mut conn, &request, state.clock.now())
         })
         .await
         .map_err(|e| OAuthError::server_error(&e))??,
-        // Added with users (password, refresh) and the login pages (authorization code).
-        GrantType::AuthorizationCode | GrantType::Password | GrantType::RefreshToken => {
-            return Err(unsupported())
-        }
+        GrantType::Password => password_grant::grant(state, request).await?,
+        GrantType::RefreshToken => web::block(move || {
+            let mut conn = state.db.connection()?;
+            refresh::grant(
+                &mut conn,
+                &state.minter,
+                &state.sessions,
+                &request,
+                state.clock.now(),
+            )
+        })
+        .await
+        .map_err(|e| OAuthError::server_error(&e))??,
+        // Comes with the login and consent pages.
+        GrantType::AuthorizationCode => return Err(unsupported()),
     };
     Ok(token_response(&response))
 }
@@ -47,4 +60,37 @@ pub fn token_response(body: &TokenResponse) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(body)
+}
+
+/// RFC 7662 introspection.
+pub async fn introspect(
+    state: web::Data<AppState>,
+    request: FormRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let answer = web::block(move || {
+        let mut conn = state.db.connection()?;
+        introspection::introspect(&mut conn, &state.minter, &request, state.clock.now())
+    })
+    .await
+    .map_err(|e| OAuthError::server_error(&e))??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(answer))
+}
+
+/// RFC 7009 revocation: 200 with an empty body.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    request: FormRequest,
+) -> Result<HttpResponse, OAuthError> {
+    web::block(move || {
+        let mut conn = state.db.connection()?;
+        revocation::revoke(&mut conn, &state.minter, &request, state.clock.now())
+    })
+    .await
+    .map_err(|e| OAuthError::server_error(&e))??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }

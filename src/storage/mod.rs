@@ -4,9 +4,11 @@
 //! Diesel is synchronous, so every query from the server runs on the blocking pool through
 //! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
 
+pub mod accounts;
 pub mod clients;
 pub mod connection;
 pub mod migrations;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod signing_keys;
 
@@ -68,18 +70,19 @@ impl Database {
     }
 
     /// Runs `f` with a pooled connection on the blocking pool, off the async workers.
-    pub async fn run<F, T>(&self, f: F) -> Result<T, StorageError>
+    pub async fn run<F, T, E>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get()?;
+            let mut conn = pool.get().map_err(StorageError::from)?;
             f(&mut conn)
         })
         .await
-        .map_err(|_| StorageError::Canceled)?
+        .map_err(|_| E::from(StorageError::Canceled))?
     }
 
     /// Runs `f` on the calling thread: for the CLI and for code already on the blocking pool.

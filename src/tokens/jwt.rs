@@ -22,6 +22,10 @@ pub struct AccessTokenClaims {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
+    /// The refresh-token family (session) the token belongs to, so introspection can tell
+    /// a revoked session with one indexed lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,4 +62,39 @@ pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, Sign
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
+}
+
+/// Checks a token the way a resource server would, with gatehouse's own published keys:
+/// `typ`, ES256, signature, `iss`, `aud`, and expiry against `now` (the injectable clock,
+/// not the system's). `None` for anything that is not a live token of ours.
+pub fn verify(
+    token: &str,
+    keyring: &super::keys::Keyring,
+    conn: &mut crate::storage::DbConnection,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<Option<AccessTokenClaims>, crate::storage::StorageError> {
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        return Ok(None);
+    };
+    let (Some(kid), Some("at+jwt")) = (header.kid.as_deref(), header.typ.as_deref()) else {
+        return Ok(None);
+    };
+    if header.alg != Algorithm::ES256 {
+        return Ok(None);
+    }
+    let Some(key) = keyring.verifying_key(conn, kid, now)? else {
+        return Ok(None);
+    };
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    let claims = match jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation) {
+        Ok(data) => data.claims,
+        Err(_) => return Ok(None),
+    };
+    Ok((claims.exp > now).then_some(claims))
 }

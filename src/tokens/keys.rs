@@ -3,7 +3,10 @@
 //!
 //! A rotated-out key stays in the JWKS until every token it signed has expired.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::DecodingKey;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -146,9 +149,25 @@ impl std::fmt::Debug for SigningKey {
 }
 
 /// The current signing key, re-read from the database now and then so a rotation made by
-/// another instance or the CLI is picked up without a restart.
+/// another instance or the CLI is picked up without a restart; and the published public
+/// keys, for checking tokens without a query.
 pub struct Keyring {
     current: RwLock<Arc<SigningKey>>,
+    published: RwLock<HashMap<String, DecodingKey>>,
+}
+
+fn decoding_keys(
+    conn: &mut DbConnection,
+    now: i64,
+) -> Result<HashMap<String, DecodingKey>, StorageError> {
+    let mut keys = HashMap::new();
+    for stored in signing_keys::published(conn, now)? {
+        let jwk = PublicJwk::of(&stored)?;
+        let key = DecodingKey::from_ec_components(&jwk.x, &jwk.y)
+            .map_err(|e| StorageError::Corrupt(format!("public key of {}: {e}", jwk.kid)))?;
+        keys.insert(jwk.kid, key);
+    }
+    Ok(keys)
 }
 
 impl Keyring {
@@ -161,7 +180,30 @@ impl Keyring {
         let key = SigningKey::from_stored(ensure_current(conn, access_token_ttl_secs, now)?)?;
         Ok(Keyring {
             current: RwLock::new(Arc::new(key)),
+            published: RwLock::new(decoding_keys(conn, now)?),
         })
+    }
+
+    /// The public key published under `kid`; an unknown `kid` re-reads the database once,
+    /// for keys made by another instance since the last refresh.
+    pub fn verifying_key(
+        &self,
+        conn: &mut DbConnection,
+        kid: &str,
+        now: i64,
+    ) -> Result<Option<DecodingKey>, StorageError> {
+        if let Some(key) = self
+            .published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kid)
+        {
+            return Ok(Some(key.clone()));
+        }
+        let keys = decoding_keys(conn, now)?;
+        let found = keys.get(kid).cloned();
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(found)
     }
 
     pub fn current(&self) -> Arc<SigningKey> {
@@ -179,6 +221,7 @@ impl Keyring {
         now: i64,
     ) -> Result<bool, StorageError> {
         let stored = ensure_current(conn, access_token_ttl_secs, now)?;
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = decoding_keys(conn, now)?;
         if stored.kid == self.current().kid {
             return Ok(false);
         }

@@ -5,6 +5,7 @@ use std::process::Output;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use gatehouse::clock::Clock;
 use gatehouse::settings::Settings;
 use gatehouse::startup::Application;
 use jsonwebtoken::jwk::JwkSet;
@@ -123,6 +124,8 @@ pub struct TestApp {
     pub issuer: String,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub clock: Clock,
     env: Vec<(String, String)>,
 }
 
@@ -141,10 +144,15 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
             "GATEHOUSE_DATABASE_MAX_CONNECTIONS".to_owned(),
             "4".to_owned(),
         ),
+        // The cheapest bcrypt cost keeps password tests fast; the rules do not change.
+        ("GATEHOUSE_ACCOUNTS_BCRYPT_COST".to_owned(), "4".to_owned()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::load_from(None, env.clone()).expect("test settings");
-    let app = Application::build(settings).await.expect("server starts");
+    let clock = Clock::default();
+    let app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let issuer = app.issuer().to_owned();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -153,6 +161,7 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
         issuer,
         http: reqwest::Client::new(),
         db,
+        clock,
         env,
     }
 }
@@ -219,6 +228,128 @@ impl TestApp {
                 .unwrap_or_default()
                 .to_owned(),
         }
+    }
+
+    /// Runs the CLI with `stdin` as its standard input.
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("GATEHOUSE_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run gatehouse");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("gatehouse finishes")
+    }
+
+    pub fn create_role(&self, name: &str, scopes: &[&str]) {
+        let mut args = vec!["role", "create", name];
+        for s in scopes {
+            args.extend_from_slice(&["--scope", s]);
+        }
+        self.cli_json(&args);
+    }
+
+    /// Creates a user with the CLI; returns the user's id.
+    pub fn create_user(&self, username: &str, password: &str, roles: &[&str]) -> String {
+        let mut args = vec!["user", "create", username, "--json"];
+        for r in roles {
+            args.extend_from_slice(&["--role", r]);
+        }
+        let out = self.cli_with_stdin(&args, &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "user create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let user: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        user["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A first-party client with the password and refresh grants and `scopes`.
+    pub fn first_party_client(&self, scopes: &[&str]) -> Registered {
+        let mut args = vec!["--grant-type", "password", "--grant-type", "refresh_token"];
+        for s in scopes {
+            args.extend_from_slice(&["--scope", s]);
+        }
+        self.register(&args)
+    }
+
+    pub async fn password_grant(
+        &self,
+        client: &Registered,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.token(&form, Some((&client.id, &client.secret))).await
+    }
+
+    pub async fn refresh(
+        &self,
+        client: &Registered,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.token(&form, Some((&client.id, &client.secret))).await
+    }
+
+    /// POSTs a form to another endpoint with Basic client authentication.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        client: &Registered,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Introspects `token` as `client`; returns the JSON answer.
+    pub async fn introspect(&self, client: &Registered, token: &str) -> Value {
+        let res = self
+            .post_form("/introspect", client, &[("token", token)])
+            .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        res.json().await.expect("JSON")
+    }
+
+    pub async fn revoke(&self, client: &Registered, token: &str) -> reqwest::Response {
+        self.post_form("/revoke", client, &[("token", token)]).await
     }
 
     /// A confidential client for the client-credentials grant with `scopes`.

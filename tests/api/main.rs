@@ -3,10 +3,14 @@
 
 mod helpers;
 
+mod accounts;
 mod bad_input;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod introspection;
 mod keys;
 mod logging;
+mod password_grant;
 mod primitives;
+mod refresh_tokens;

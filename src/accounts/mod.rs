@@ -1,0 +1,3 @@
+//! People: password hashing and checking off the token path.
+
+pub mod password;

@@ -1,0 +1,89 @@
+//! bcrypt checks on their own threads.
+//!
+//! A check at cost 12 takes about a quarter of a second of CPU. On the shared blocking
+//! pool a burst of logins would hold every thread that token requests need; here a few
+//! threads at lower CPU priority take them, and token requests keep flowing.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct PasswordChecker {
+    jobs: Sender<Job>,
+    cost: u32,
+}
+
+impl PasswordChecker {
+    /// Starts `threads` checker threads (at least one).
+    pub fn start(threads: usize, cost: u32) -> Self {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || work(queue))
+                .expect("spawn a password thread");
+        }
+        PasswordChecker { jobs, cost }
+    }
+
+    /// Checks `password` against `hash`. Without a hash (unknown user) it checks against a
+    /// dummy of the same cost, so both answers take about the same time.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let cost = self.cost;
+        let job: Job = Box::new(move || {
+            let ok = match &hash {
+                Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
+                None => {
+                    let _ = bcrypt::verify(&password, dummy_hash(cost));
+                    false
+                }
+            };
+            let _ = tx.send(ok);
+        });
+        if self.jobs.send(job).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+}
+
+fn work(queue: Arc<Mutex<Receiver<Job>>>) {
+    lower_priority();
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A hash of a password nobody knows, at the configured cost.
+fn dummy_hash(cost: u32) -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| bcrypt::hash("gatehouse dummy password", cost).expect("bcrypt hashes"))
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux a thread is a task with its own nice value.
+    // SAFETY: setpriority only reads its integer arguments.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// Hashes a new password (the CLI, on its own thread).
+pub fn hash(password: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
+    bcrypt::hash(password, cost)
+}

@@ -1,0 +1,112 @@
+//! Token introspection (RFC 7662): a client (usually an API) asks whether a token is active.
+
+use serde::Serialize;
+
+use super::issuer::Minter;
+use super::request::FormRequest;
+use super::{client_auth, OAuthError};
+use crate::storage::refresh_tokens;
+use crate::storage::DbConnection;
+use crate::tokens::jwt::{self, AccessTokenClaims};
+use crate::tokens::secret::SecretHash;
+
+/// The answer: only `active: false` for anything not active (RFC 7662 §2.2).
+#[derive(Debug, Serialize, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// A live access token of ours: signed, unexpired, not revoked, its session not revoked.
+pub fn live_access_token(
+    conn: &mut DbConnection,
+    minter: &Minter,
+    token: &str,
+    now: i64,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let Some(claims) = jwt::verify(
+        token,
+        &minter.keyring,
+        conn,
+        &minter.issuer,
+        &minter.audience,
+        now,
+    )?
+    else {
+        return Ok(None);
+    };
+    if refresh_tokens::access_token_is_revoked(conn, &claims.jti)? {
+        return Ok(None);
+    }
+    if let Some(sid) = &claims.sid {
+        if refresh_tokens::family_is_revoked(conn, sid, now)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(claims))
+}
+
+/// Whether a string has the shape of a JWT; refresh tokens are one base64url word.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// Runs one introspection. Synchronous: call it on the blocking pool.
+pub fn introspect(
+    conn: &mut DbConnection,
+    minter: &Minter,
+    request: &FormRequest,
+    now: i64,
+) -> Result<Introspection, OAuthError> {
+    // Only confidential clients (APIs) may ask.
+    client_auth::authenticate(conn, request, false)?;
+    let token = request.required("token")?;
+    // `token_type_hint` only speeds up a search (RFC 7662 §2.1); the shape tells us as well.
+    if looks_like_jwt(token) {
+        return Ok(match live_access_token(conn, minter, token, now)? {
+            Some(c) => Introspection {
+                active: true,
+                scope: Some(c.scope),
+                client_id: Some(c.client_id),
+                sub: Some(c.sub),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                iss: Some(c.iss),
+                token_type: Some("Bearer"),
+                jti: Some(c.jti),
+            },
+            None => Introspection::default(),
+        });
+    }
+    Ok(
+        match refresh_tokens::find(conn, &SecretHash::of(token.as_bytes()))? {
+            Some(r) if r.is_active(now) => Introspection {
+                active: true,
+                scope: Some(r.scope),
+                client_id: Some(r.client_id),
+                sub: Some(r.user_id),
+                exp: Some(r.expires_at.min(r.absolute_expires_at)),
+                iat: Some(r.issued_at),
+                iss: Some(minter.issuer.clone()),
+                token_type: Some("refresh_token"),
+                jti: None,
+            },
+            _ => Introspection::default(),
+        },
+    )
+}

@@ -1,0 +1,45 @@
+//! Token revocation (RFC 7009): a client ends one of its own tokens.
+
+use super::introspection::{live_access_token, looks_like_jwt};
+use super::issuer::Minter;
+use super::request::FormRequest;
+use super::{client_auth, ErrorCode, OAuthError};
+use crate::storage::refresh_tokens;
+use crate::storage::DbConnection;
+use crate::tokens::secret::SecretHash;
+
+fn not_yours() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        "this token was not issued to this client",
+    )
+}
+
+/// Runs one revocation. Synchronous: call it on the blocking pool. Unknown, expired and
+/// already revoked tokens succeed quietly (RFC 7009 §2.2).
+pub fn revoke(
+    conn: &mut DbConnection,
+    minter: &Minter,
+    request: &FormRequest,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let client = client_auth::authenticate(conn, request, true)?;
+    let token = request.required("token")?;
+    if looks_like_jwt(token) {
+        if let Some(claims) = live_access_token(conn, minter, token, now)? {
+            if claims.client_id != client.id {
+                return Err(not_yours());
+            }
+            // Kept until the token would have expired, so introspection reports it inactive.
+            refresh_tokens::revoke_access_token(conn, &claims.jti, claims.exp)?;
+        }
+        return Ok(());
+    }
+    if let Some(stored) = refresh_tokens::find(conn, &SecretHash::of(token.as_bytes()))? {
+        if stored.client_id != client.id {
+            return Err(not_yours());
+        }
+        refresh_tokens::revoke_family(conn, &stored.family_id, now)?;
+    }
+    Ok(())
+}
