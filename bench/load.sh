@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Load test of the client-credentials grant: builds the release binary, starts it on a fresh
-# database, registers a client with the CLI and drives POST /token with oha at 1, 16 and 64
-# connections. Prints requests/s, p50/p99 latency, non-2xx responses and the server's peak RSS.
+# Load tests: builds the release binary, starts it on a fresh database, registers clients and
+# users with the CLI, and drives one endpoint. Prints requests/s, p50/p99 latency, failures
+# and the server's peak RSS.
 #
-#   bench/load.sh                      # SQLite in a temp dir, 10 s per level
+#   bench/load.sh [sqlite|postgres] [MODE]
+#     token       client-credentials grant with oha at 1, 16, 64 connections (default)
+#     introspect  POST /introspect of an access token with oha at 16, 64 connections
+#     refresh     refresh-token rotation chains (benches/refresh_load.rs) at 16, 64 connections
+#     contention  client-credentials p99 at 16 connections, alone and beside 20 concurrent
+#                 password logins (bcrypt cost 12)
+#
 #   DURATION=30s bench/load.sh
-#   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres
+#   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
 #
 # The load generator runs on the same machine as the server: the figures include its cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 backend=${1:-sqlite}
+mode=${2:-token}
 duration=${DURATION:-10s}
-levels=${LEVELS:-"1 16 64"}
+case "$mode" in
+  token) levels=${LEVELS:-"1 16 64"} ;;
+  introspect|refresh) levels=${LEVELS:-"16 64"} ;;
+  contention) levels=16 ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
 
 command -v oha >/dev/null || cargo install oha --locked
 cargo build --release --quiet
+[ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 bin=target/release/gatehouse
 
 work=$(mktemp -d)
@@ -45,16 +58,15 @@ secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"
 auth="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 url="http://$addr/token"
 
-run() { # connections duration
-  oha -z "$2" -c "$1" -w --no-tui --output-format json -m POST -H "$auth" \
-    -T application/x-www-form-urlencoded -d grant_type=client_credentials "$url"
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+
+run() { # connections duration [url body auth-header]
+  oha -z "$2" -c "$1" -w --no-tui --output-format json -m POST -H "${5:-$auth}" \
+    -T application/x-www-form-urlencoded -d "${4:-grant_type=client_credentials}" "${3:-$url}"
 }
 
-run 16 2s >/dev/null # warm-up: pool, caches, signer
-echo "backend=$backend duration=$duration $(nproc) cores, oha on the same machine"
-printf '%-12s %12s %10s %10s %8s\n' connections requests/s p50_ms p99_ms non2xx
-for c in $levels; do
-  run "$c" "$duration" | python3 -c '
+summarise() { # label  (oha JSON on stdin)
+  python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 codes = r.get("statusCodeDistribution", {})
@@ -62,6 +74,39 @@ non2xx = sum(n for code, n in codes.items() if not code.startswith("2")) + sum(r
 p = r["latencyPercentiles"]
 rps = r["summary"]["requestsPerSec"]
 print("%-12s %12.0f %10.2f %10.2f %8d" % (sys.argv[1], rps, p["p50"] * 1000, p["p99"] * 1000, non2xx))
-' "$c"
-done
+' "$1"
+}
+
+run 16 2s >/dev/null # warm-up: pool, caches, signer
+echo "backend=$backend mode=$mode duration=$duration $(nproc) cores, load generator on the same machine"
+printf '%-12s %12s %10s %10s %8s\n' connections requests/s p50_ms p99_ms failed
+secs=${duration%s}
+case "$mode" in
+  token)
+    for c in $levels; do run "$c" "$duration" | summarise "$c"; done ;;
+  introspect)
+    access=$(curl -s -H "$auth" -d grant_type=client_credentials "$url" | json_field access_token)
+    for c in $levels; do run "$c" "$duration" "http://$addr/introspect" "token=$access" | summarise "$c"; done ;;
+  refresh)
+    "$bin" role create bench --scope bench:read --json >/dev/null
+    # A cheap bcrypt cost for this user only: the logins before the loop are not measured.
+    echo "bench password" | GATEHOUSE_ACCOUNTS_BCRYPT_COST=4 "$bin" user create bench --role bench --json >/dev/null
+    app=$("$bin" client create --name app --grant-type password --grant-type refresh_token --scope bench:read --json)
+    app_id=$(json_field client_id <<<"$app"); app_secret=$(json_field client_secret <<<"$app")
+    for c in $levels; do
+      cargo bench --quiet --bench refresh_load -- "$url" "$app_id" "$app_secret" bench "bench password" "$c" "$secs"
+    done ;;
+  contention)
+    "$bin" role create staff --scope bench:read --json >/dev/null
+    echo "a real password" | "$bin" user create alice --role staff --json >/dev/null # bcrypt cost 12
+    app=$("$bin" client create --name app --grant-type password --scope bench:read --json)
+    app_auth="Authorization: Basic $(printf '%s:%s' "$(json_field client_id <<<"$app")" "$(json_field client_secret <<<"$app")" | base64 -w0)"
+    run 16 "$duration" | summarise "cc alone"
+    run 20 "$((secs + 4))s" "$url" "grant_type=password&username=alice&password=a+real+password" "$app_auth" > "$work/logins.json" &
+    logins=$!
+    sleep 2
+    run 16 "$duration" | summarise "cc+20 logins"
+    wait $logins
+    summarise "logins" < "$work/logins.json" ;;
+esac
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"

@@ -4,7 +4,7 @@
 //! A rotated-out key stays in the JWKS until every token it signed has expired.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use jsonwebtoken::DecodingKey;
 
@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::jwt::AccessTokenClaims;
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
 
@@ -154,7 +155,14 @@ impl std::fmt::Debug for SigningKey {
 pub struct Keyring {
     current: RwLock<Arc<SigningKey>>,
     published: RwLock<HashMap<String, DecodingKey>>,
+    /// Tokens whose signature already checked out, by SHA-256 of the token. A signature
+    /// never changes its verdict, so APIs introspecting the same token again skip the ECDSA
+    /// verification; expiry and revocation are still checked on every call.
+    verified: Mutex<HashMap<[u8; 32], AccessTokenClaims>>,
 }
+
+/// Verified signatures remembered at most; the cache starts over when full.
+const VERIFIED_CACHE_ENTRIES: usize = 16_384;
 
 fn decoding_keys(
     conn: &mut DbConnection,
@@ -181,6 +189,7 @@ impl Keyring {
         Ok(Keyring {
             current: RwLock::new(Arc::new(key)),
             published: RwLock::new(decoding_keys(conn, now)?),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -204,6 +213,23 @@ impl Keyring {
         let found = keys.get(kid).cloned();
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(found)
+    }
+
+    /// The claims of a token whose signature was verified before.
+    pub fn remembered(&self, token_hash: &[u8; 32]) -> Option<AccessTokenClaims> {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token_hash)
+            .cloned()
+    }
+
+    pub fn remember(&self, token_hash: [u8; 32], claims: &AccessTokenClaims) {
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(token_hash, claims.clone());
     }
 
     pub fn current(&self) -> Arc<SigningKey> {

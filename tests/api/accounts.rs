@@ -40,6 +40,19 @@ on_both_backends! {
         app.create_user("bob", "long enough password", &["reader"]);
     }
 
+    async fn a_bad_role_is_refused(db) {
+        let app = spawn_app(db).await;
+
+        for (args, expected) in [
+            (&["role", "create", "has space"][..], "role name"),
+            (&["role", "create", "r", "--scope", "bad\"scope"][..], "malformed scope"),
+        ] {
+            let out = app.cli(args);
+            assert!(!out.status.success(), "{args:?}");
+            assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+        }
+    }
+
     async fn a_duplicate_username_or_role_is_refused(db) {
         let app = spawn_app(db).await;
         app.create_role("reader", &["a"]);

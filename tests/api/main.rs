@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod housekeeping;
 mod introspection;
 mod keys;
 mod logging;

@@ -1,0 +1,61 @@
+//! Expired refresh tokens, families and revocation records are purged in the background.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use gatehouse::storage::schema::{refresh_families, refresh_tokens, revoked_access_tokens};
+use gatehouse::storage::{Database, PoolOptions};
+
+use crate::helpers::{on_both_backends, spawn_app_with};
+
+fn counts(url: &str) -> (i64, i64, i64) {
+    let options = PoolOptions {
+        max_connections: 1,
+        busy_timeout_ms: 5000,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let mut conn = Database::connect_once(url, &options).unwrap();
+    (
+        refresh_tokens::table.count().get_result(&mut conn).unwrap(),
+        refresh_families::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+        revoked_access_tokens::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+    )
+}
+
+on_both_backends! {
+    async fn expired_rows_are_purged_in_the_background(db) {
+        let app = spawn_app_with(db, &[
+            ("GATEHOUSE_HOUSEKEEPING_INTERVAL_SECS", "1"),
+            ("GATEHOUSE_HOUSEKEEPING_BATCH_SIZE", "2"),
+            ("GATEHOUSE_TOKENS_REFRESH_TOKEN_IDLE_TTL_SECS", "100"),
+            ("GATEHOUSE_TOKENS_REFRESH_TOKEN_ABSOLUTE_TTL_SECS", "200"),
+        ]).await;
+        app.create_role("staff", &["a"]);
+        app.create_user("alice", "correct horse", &["staff"]);
+        let client = app.first_party_client(&["a"]);
+        for _ in 0..3 {
+            let login: serde_json::Value = app.password_grant(&client, "alice", "correct horse", None).await.json().await.unwrap();
+            app.refresh(&client, login["refresh_token"].as_str().unwrap(), None).await;
+        }
+        let api = app.service_client(&["x"]);
+        let token = app.client_credentials(&api).await;
+        app.revoke(&api, token["access_token"].as_str().unwrap()).await;
+        assert_eq!(counts(&app.db.url), (6, 3, 1));
+
+        app.clock.advance(1_000);
+
+        let mut seen = counts(&app.db.url);
+        for _ in 0..100 {
+            if seen == (0, 0, 0) { break; }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = counts(&app.db.url);
+        }
+        assert_eq!(seen, (0, 0, 0), "(tokens, families, revoked access tokens) left");
+    }
+}
