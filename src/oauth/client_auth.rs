@@ -5,6 +5,7 @@ use super::request::FormRequest;
 use super::{GrantType, OAuthError};
 use crate::storage::clients::Client;
 use crate::storage::DbConnection;
+use crate::tokens::secret::SecretHash;
 
 /// The credentials a request presents: exactly one method, or a bare `client_id` for a
 /// public client.
@@ -60,6 +61,21 @@ pub fn authenticate(
             Some(Rejection::Storage(e)) => e.into(),
             _ => OAuthError::invalid_client("client authentication failed"),
         }),
+    }
+}
+
+/// Whether `client` (as loaded; `None` if unknown) is authenticated by `secret`: a
+/// confidential client by its secret, compared in constant time; a public client by
+/// presenting none. An unknown client costs the same hashing as a known one.
+pub fn admits(client: Option<&Client>, secret: Option<&[u8]>) -> bool {
+    match (client.map(|c| &c.secret_hash), secret) {
+        (Some(Some(hash)), Some(presented)) => hash.verify(presented),
+        (Some(None), None) => true,
+        (None, presented) => {
+            std::hint::black_box(presented.map(SecretHash::of));
+            false
+        }
+        _ => false,
     }
 }
 

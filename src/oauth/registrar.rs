@@ -14,7 +14,6 @@ use oxide_auth::primitives::registrar::{
 use super::{GrantType, ScopeSet};
 use crate::storage::clients::{self, Client};
 use crate::storage::{DbConnection, StorageError};
-use crate::tokens::secret::SecretHash;
 
 /// Why the registrar said no.
 #[derive(Debug)]
@@ -134,20 +133,8 @@ impl Registrar for DbRegistrar<'_> {
     }
 
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
-        let client = match self.load(client_id)? {
-            Some(client) => client,
-            None => {
-                // Spend the same hashing work as for a known client.
-                std::hint::black_box(passphrase.map(SecretHash::of));
-                return Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified));
-            }
-        };
-        let authenticated = match (&client.secret_hash, passphrase) {
-            (Some(hash), Some(presented)) => hash.verify(presented),
-            (None, None) => true,
-            _ => false,
-        };
-        if authenticated {
+        let client = self.load(client_id)?;
+        if super::client_auth::admits(client.as_ref(), passphrase) {
             Ok(())
         } else {
             Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))

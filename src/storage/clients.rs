@@ -114,6 +114,54 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Client>, Storage
         .transpose()
 }
 
+/// What one query tells about an access token next to the client asking about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenState {
+    /// Its `jti` was revoked (RFC 7009).
+    pub revoked: bool,
+    /// Its refresh-token family is neither revoked nor past its absolute expiry.
+    pub family_live: bool,
+}
+
+/// Loads a client together with the revocation state of one access token, in one round
+/// trip: introspection, the hottest read path, needs no more queries than a token grant.
+pub fn find_with_token_state(
+    conn: &mut DbConnection,
+    id: &str,
+    jti: &str,
+    family_id: Option<&str>,
+    now: i64,
+) -> Result<Option<(Client, TokenState)>, StorageError> {
+    use super::schema::{refresh_families, revoked_access_tokens};
+    use diesel::dsl::exists;
+    let revoked = exists(revoked_access_tokens::table.filter(revoked_access_tokens::jti.eq(jti)));
+    let family_live = exists(
+        refresh_families::table
+            .filter(refresh_families::id.eq(family_id.unwrap_or_default()))
+            .filter(refresh_families::revoked_at.is_null())
+            .filter(refresh_families::absolute_expires_at.gt(now)),
+    );
+    let row: Option<(ClientRow, bool, bool)> = clients::table
+        .find(id)
+        .select((clients::all_columns, revoked, family_live))
+        .first(conn)
+        .optional()?;
+    row.map(|(client, revoked, family_live)| {
+        // A token outside any family has no family to lose.
+        let family_live = family_live || family_id.is_none();
+        Client::try_from(client).map(|c| {
+            (
+                c,
+                TokenState {
+                    revoked,
+                    family_live,
+                },
+            )
+        })
+    })
+    .transpose()
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
     clients::table
         .order((clients::created_at.asc(), clients::id.asc()))

@@ -84,6 +84,20 @@ on_both_backends! {
         oauth_error(res, 401, "invalid_client").await;
     }
 
+    async fn a_live_access_token_is_not_described_to_a_failed_client(db) {
+        let app = spawn_app(db).await;
+        let api = app.service_client(&["x"]);
+        let token = field(&app.client_credentials(&api).await, "access_token").to_owned();
+        let wrong_secret = Registered { id: api.id.clone(), secret: "wrong".into() };
+        let unknown = Registered { id: "no-such-client".into(), secret: "wrong".into() };
+
+        for asker in [&wrong_secret, &unknown] {
+            let res = app.post_form("/introspect", asker, &[("token", &token)]).await;
+            let body = oauth_error(res, 401, "invalid_client").await;
+            assert!(body.get("active").is_none());
+        }
+    }
+
     async fn a_revoked_access_token_is_inactive(db) {
         let app = spawn_app(db).await;
         let api = app.service_client(&["x"]);
