@@ -8,7 +8,8 @@
 #     introspect  POST /introspect of an access token with oha at 16, 64 connections
 #     refresh     refresh-token rotation chains (benches/refresh_load.rs) at 16, 64 connections
 #     contention  client-credentials p99 at 16 connections, alone and beside 20 concurrent
-#                 password logins (bcrypt cost 12)
+#                 password logins (bcrypt cost 12): closed loop (saturation), then at fixed
+#                 rates of 5,000 and 10,000 requests/s (open loop, latency-corrected)
 #
 #   DURATION=30s bench/load.sh
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
@@ -58,10 +59,11 @@ secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"
 auth="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 url="http://$addr/token"
 
+RATE=""
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
 run() { # connections duration [url body auth-header]
-  oha -z "$2" -c "$1" -w --no-tui --output-format json -m POST -H "${5:-$auth}" \
+  oha -z "$2" -c "$1" $RATE -w --no-tui --output-format json -m POST -H "${5:-$auth}" \
     -T application/x-www-form-urlencoded -d "${4:-grant_type=client_credentials}" "${3:-$url}"
 }
 
@@ -101,12 +103,15 @@ case "$mode" in
     echo "a real password" | "$bin" user create alice --role staff --json >/dev/null # bcrypt cost 12
     app=$("$bin" client create --name app --grant-type password --scope bench:read --json)
     app_auth="Authorization: Basic $(printf '%s:%s' "$(json_field client_id <<<"$app")" "$(json_field client_secret <<<"$app")" | base64 -w0)"
-    run 16 "$duration" | summarise "cc alone"
-    run 20 "$((secs + 4))s" "$url" "grant_type=password&username=alice&password=a+real+password" "$app_auth" > "$work/logins.json" &
-    logins=$!
-    sleep 2
-    run 16 "$duration" | summarise "cc+20 logins"
-    wait $logins
-    summarise "logins" < "$work/logins.json" ;;
+    for rate in saturation 5000 10000; do
+      if [ "$rate" = saturation ]; then RATE=""; else RATE="-q $rate --latency-correction"; fi
+      RATE=$RATE run 16 "$duration" | summarise "cc@$rate"
+      RATE="" run 20 "$((secs + 4))s" "$url" "grant_type=password&username=alice&password=a+real+password" "$app_auth" > "$work/logins.json" &
+      logins=$!
+      sleep 2
+      RATE=$RATE run 16 "$duration" | summarise "+20 logins"
+      wait $logins
+      summarise "logins" < "$work/logins.json"
+    done ;;
 esac
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"
