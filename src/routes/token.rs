@@ -1,10 +1,9 @@
-//! The token endpoint (RFC 6749 §3.2): dispatch on `grant_type`, run the grant's flow on the
-//! blocking pool, answer with `no-store`.
+//! The token, introspection and revocation endpoints: each runs its flow on the blocking
+//! pool (through `Database::run`) and answers with `no-store`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use crate::oauth::issuer::TokenResponse;
 use crate::oauth::request::FormRequest;
 use crate::oauth::{
     client_credentials, introspection, password_grant, refresh, revocation, ErrorCode, GrantType,
@@ -12,54 +11,40 @@ use crate::oauth::{
 };
 use crate::startup::AppState;
 
+/// RFC 6749 §3.2: dispatch on `grant_type`.
 pub async fn token(
     state: web::Data<AppState>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    let grant_type = request
-        .param("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant_type = request.required("grant_type")?;
     let unsupported = || {
+        let shown: String = grant_type.chars().take(40).collect();
         OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!(
-                "unsupported grant_type `{}`",
-                grant_type.chars().take(40).collect::<String>()
-            ),
+            format!("unsupported grant_type `{shown}`"),
         )
     };
-    let response = match grant_type.parse::<GrantType>().map_err(|_| unsupported())? {
-        GrantType::ClientCredentials => web::block(move || {
-            let mut conn = state.db.connection()?;
-            client_credentials::grant(&state.minter, &mut conn, &request, state.clock.now())
-        })
-        .await
-        .map_err(|e| OAuthError::server_error(&e))??,
+    let grant = grant_type.parse::<GrantType>().map_err(|_| unsupported())?;
+    let shared = state.clone();
+    let response = match grant {
+        GrantType::ClientCredentials => {
+            let flow = move |conn: &mut _| {
+                client_credentials::grant(&shared.minter, conn, &request, shared.clock.now())
+            };
+            state.db.run(flow).await?
+        }
+        GrantType::RefreshToken => {
+            let flow = move |conn: &mut _| {
+                let now = shared.clock.now();
+                refresh::grant(conn, &shared.minter, &shared.sessions, &request, now)
+            };
+            state.db.run(flow).await?
+        }
         GrantType::Password => password_grant::grant(state, request).await?,
-        GrantType::RefreshToken => web::block(move || {
-            let mut conn = state.db.connection()?;
-            refresh::grant(
-                &mut conn,
-                &state.minter,
-                &state.sessions,
-                &request,
-                state.clock.now(),
-            )
-        })
-        .await
-        .map_err(|e| OAuthError::server_error(&e))??,
         // Comes with the login and consent pages.
         GrantType::AuthorizationCode => return Err(unsupported()),
     };
-    Ok(token_response(&response))
-}
-
-/// A successful token response: never cached (RFC 6749 §5.1).
-pub fn token_response(body: &TokenResponse) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+    Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
 /// RFC 7662 introspection.
@@ -67,16 +52,14 @@ pub async fn introspect(
     state: web::Data<AppState>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    let answer = web::block(move || {
-        let mut conn = state.db.connection()?;
-        introspection::introspect(&mut conn, &state.minter, &request, state.clock.now())
-    })
-    .await
-    .map_err(|e| OAuthError::server_error(&e))??;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(answer))
+    let shared = state.clone();
+    let answer = state
+        .db
+        .run(move |conn| {
+            introspection::introspect(conn, &shared.minter, &request, shared.clock.now())
+        })
+        .await?;
+    Ok(no_store(HttpResponse::Ok()).json(answer))
 }
 
 /// RFC 7009 revocation: 200 with an empty body.
@@ -84,13 +67,18 @@ pub async fn revoke(
     state: web::Data<AppState>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    web::block(move || {
-        let mut conn = state.db.connection()?;
-        revocation::revoke(&mut conn, &state.minter, &request, state.clock.now())
-    })
-    .await
-    .map_err(|e| OAuthError::server_error(&e))??;
-    Ok(HttpResponse::Ok()
+    let shared = state.clone();
+    state
+        .db
+        .run(move |conn| revocation::revoke(conn, &shared.minter, &request, shared.clock.now()))
+        .await?;
+    Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// Token answers are never cached (RFC 6749 §5.1, RFC 7662 §4).
+fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+        .insert_header((header::PRAGMA, "no-cache"));
+    response
 }
