@@ -71,11 +71,18 @@ impl fmt::Debug for SecretHash {
     }
 }
 
-/// A random identifier of `bytes` bytes, base64url: client ids, token ids.
+/// A random identifier with at least `bytes` bytes of entropy: client ids, user ids, token
+/// ids. Letters and digits only, so an id never starts with `-` (a command line would read
+/// it as an option) and needs no escaping anywhere.
 pub fn random_id(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::Rng::fill(&mut rand::rng(), buf.as_mut_slice());
-    URL_SAFE_NO_PAD.encode(buf)
+    use rand::Rng;
+    // Each alphanumeric character carries log2(62) ≈ 5.95 bits.
+    let chars = (bytes * 8).div_ceil(5);
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(chars)
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -91,6 +98,15 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(secret.expose(), PlainSecret::generate().expose());
+    }
+
+    #[test]
+    fn ids_are_letters_and_digits_only() {
+        for _ in 0..1000 {
+            let id = random_id(16);
+            assert!(id.len() >= 22);
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]
