@@ -15,7 +15,7 @@ use crate::oauth::request::BodyLimit;
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
-use crate::storage::{unix_now, Database, PoolOptions, StorageError};
+use crate::storage::{refresh_tokens, unix_now, Database, PoolOptions, StorageError};
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
 
@@ -185,17 +185,21 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
     (workers, blocking)
 }
 
-/// Purges expired refresh tokens and revoked-token records in bounded batches.
+/// Purges expired refresh tokens, stale families and revoked-token records in bounded
+/// batches.
 fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
     let batch = settings.housekeeping.batch_size;
+    // A revoked family matters only while access tokens that name it may be alive.
+    let retention =
+        settings.tokens.access_token_ttl_secs + crate::tokens::keys::PUBLISH_LEEWAY_SECS;
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(every);
         loop {
             ticks.tick().await;
             let now = clock.now();
             match db
-                .run(move |conn| crate::storage::refresh_tokens::purge_expired(conn, now, batch))
+                .run(move |conn| refresh_tokens::purge_expired(conn, now, retention, batch))
                 .await
             {
                 Ok(0) => {}

@@ -322,11 +322,23 @@ pub fn access_token_is_revoked(conn: &mut DbConnection, jti: &str) -> Result<boo
         > 0)
 }
 
-/// Deletes up to `batch` expired rows from each table; answers how many went.
-pub fn purge_expired(conn: &mut DbConnection, now: i64, batch: i64) -> Result<usize, StorageError> {
+/// Deletes up to `batch` stale rows from each table; answers how many went.
+///
+/// A family goes at its absolute expiry, or once revoked for `revoked_retention` seconds:
+/// by then every access token naming it has expired, and a missing family reads as revoked.
+pub fn purge_expired(
+    conn: &mut DbConnection,
+    now: i64,
+    revoked_retention: i64,
+    batch: i64,
+) -> Result<usize, StorageError> {
     let families = refresh_families::table
         .select(refresh_families::id)
-        .filter(refresh_families::absolute_expires_at.le(now))
+        .filter(
+            refresh_families::absolute_expires_at
+                .le(now)
+                .or(refresh_families::revoked_at.le(now - revoked_retention)),
+        )
         .limit(batch)
         .load::<String>(conn)?;
     // Tokens go with their family (ON DELETE CASCADE, and explicitly for SQLite connections

@@ -58,4 +58,31 @@ on_both_backends! {
         }
         assert_eq!(seen, (0, 0, 0), "(tokens, families, revoked access tokens) left");
     }
+
+    async fn a_revoked_family_goes_once_its_access_tokens_have_expired(db) {
+        let app = spawn_app_with(db, &[
+            ("GATEHOUSE_HOUSEKEEPING_INTERVAL_SECS", "1"),
+            ("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS", "60"),
+        ]).await;
+        app.create_role("staff", &["a"]);
+        app.create_user("alice", "correct horse", &["staff"]);
+        let client = app.first_party_client(&["a"]);
+        let login: serde_json::Value = app.password_grant(&client, "alice", "correct horse", None).await.json().await.unwrap();
+        app.revoke(&client, login["refresh_token"].as_str().unwrap()).await;
+
+        // Still kept while the session's access token could be alive (60 s + 60 s leeway).
+        app.clock.advance(100);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(counts(&app.db.url).1, 1);
+
+        // Long before the 90-day absolute expiry, but after every access token expired.
+        app.clock.advance(30);
+        let mut seen = counts(&app.db.url);
+        for _ in 0..100 {
+            if seen == (0, 0, 0) { break; }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = counts(&app.db.url);
+        }
+        assert_eq!(seen, (0, 0, 0));
+    }
 }
