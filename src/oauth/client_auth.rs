@@ -84,9 +84,14 @@ pub fn require_grant(client: &Client, grant: GrantType) -> Result<(), OAuthError
     if client.allows_grant(grant) {
         Ok(())
     } else {
-        Err(OAuthError::new(
-            super::ErrorCode::UnauthorizedClient,
-            format!("this client is not registered for the {grant} grant"),
-        ))
+        Err(grant_not_allowed(grant))
     }
+}
+
+/// `unauthorized_client`: the authenticated client may not use `grant` (RFC 6749 §5.2).
+pub fn grant_not_allowed(grant: GrantType) -> OAuthError {
+    OAuthError::new(
+        super::ErrorCode::UnauthorizedClient,
+        format!("this client is not registered for the {grant} grant"),
+    )
 }

@@ -16,7 +16,7 @@ use super::client_auth;
 use super::issuer::{JwtIssuer, Minter, TokenResponse};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
-use super::{ErrorCode, GrantType, OAuthError};
+use super::{GrantType, OAuthError};
 use crate::storage::DbConnection;
 
 struct FlowEndpoint<'a> {
@@ -86,10 +86,7 @@ fn explain(endpoint: &mut FlowEndpoint<'_>, flow_error: FlowError) -> OAuthError
         Some(Rejection::BadCredentials) => {
             OAuthError::invalid_client("client authentication failed")
         }
-        Some(Rejection::GrantNotAllowed(grant)) => OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client is not registered for the {grant} grant"),
-        ),
+        Some(Rejection::GrantNotAllowed(grant)) => client_auth::grant_not_allowed(grant),
         Some(Rejection::ScopeNotAllowed(extra)) => {
             OAuthError::invalid_scope(format!("scope not registered for this client: {extra}"))
         }

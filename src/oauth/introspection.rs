@@ -7,7 +7,7 @@ use super::request::FormRequest;
 use super::{client_auth, OAuthError};
 use crate::storage::DbConnection;
 use crate::storage::{clients, refresh_tokens};
-use crate::tokens::jwt::{self, AccessTokenClaims};
+use crate::tokens::jwt;
 use crate::tokens::secret::SecretHash;
 
 /// The answer: only `active: false` for anything not active (RFC 7662 §2.2).
@@ -30,35 +30,6 @@ pub struct Introspection {
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-}
-
-/// A live access token of ours: signed, unexpired, not revoked, its session not revoked.
-pub fn live_access_token(
-    conn: &mut DbConnection,
-    minter: &Minter,
-    token: &str,
-    now: i64,
-) -> Result<Option<AccessTokenClaims>, OAuthError> {
-    let Some(claims) = jwt::verify(
-        token,
-        &minter.keyring,
-        conn,
-        &minter.issuer,
-        &minter.audience,
-        now,
-    )?
-    else {
-        return Ok(None);
-    };
-    if refresh_tokens::access_token_is_revoked(conn, &claims.jti)? {
-        return Ok(None);
-    }
-    if let Some(sid) = &claims.sid {
-        if refresh_tokens::family_is_revoked(conn, sid, now)? {
-            return Ok(None);
-        }
-    }
-    Ok(Some(claims))
 }
 
 /// Whether a string has the shape of a JWT; refresh tokens are one base64url word.

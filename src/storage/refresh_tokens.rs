@@ -275,51 +275,24 @@ pub fn revoke_family(
     Ok(())
 }
 
-/// Whether a family is revoked or gone (for access tokens that carry its id).
-pub fn family_is_revoked(
-    conn: &mut DbConnection,
-    family_id: &str,
-    now: i64,
-) -> Result<bool, StorageError> {
-    let family: Option<(Option<i64>, i64)> = refresh_families::table
-        .find(family_id)
-        .select((
-            refresh_families::revoked_at,
-            refresh_families::absolute_expires_at,
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(family.is_none_or(|(revoked, absolute)| revoked.is_some() || absolute <= now))
-}
-
-/// Records a revoked access token until it would have expired anyway.
+/// Records a revoked access token until it would have expired anyway. Revoking it twice,
+/// even concurrently, is not an error.
 pub fn revoke_access_token(
     conn: &mut DbConnection,
     jti: &str,
     expires_at: i64,
 ) -> Result<(), StorageError> {
-    let exists = revoked_access_tokens::table
-        .find(jti)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !exists {
-        diesel::insert_into(revoked_access_tokens::table)
-            .values((
-                revoked_access_tokens::jti.eq(jti),
-                revoked_access_tokens::expires_at.eq(expires_at),
-            ))
-            .execute(conn)?;
+    let inserted = diesel::insert_into(revoked_access_tokens::table)
+        .values((
+            revoked_access_tokens::jti.eq(jti),
+            revoked_access_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map_err(StorageError::from);
+    match inserted {
+        Err(e) if super::accounts::is_unique_violation(&e) => Ok(()),
+        other => other.map(|_| ()),
     }
-    Ok(())
-}
-
-pub fn access_token_is_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StorageError> {
-    Ok(revoked_access_tokens::table
-        .find(jti)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0)
 }
 
 /// Deletes up to `batch` stale rows from each table; answers how many went.

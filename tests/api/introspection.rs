@@ -133,6 +133,18 @@ on_both_backends! {
         assert_eq!(app.introspect(&api, field(&next, "access_token")).await["active"], false);
     }
 
+    async fn concurrent_revocations_of_one_token_all_succeed(db) {
+        let app = spawn_app(db).await;
+        let api = app.service_client(&["x"]);
+        let token = field(&app.client_credentials(&api).await, "access_token").to_owned();
+
+        let attempts = (0..8).map(|_| app.revoke(&api, &token));
+        let statuses: Vec<u16> = futures_util::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+
+        assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+        assert_eq!(app.introspect(&api, &token).await["active"], false);
+    }
+
     async fn unknown_tokens_revoke_quietly(db) {
         let app = spawn_app(db).await;
         let api = app.service_client(&["x"]);
