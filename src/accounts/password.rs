@@ -2,10 +2,13 @@
 //!
 //! A check at cost 12 takes about a quarter of a second of CPU. On the shared blocking
 //! pool a burst of logins would hold every thread that token requests need; here a few
-//! threads at the lowest CPU priority take them, and token requests keep flowing.
+//! threads at the lowest CPU priority take them, yielding between bcrypt rounds, and token
+//! requests keep flowing.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use super::yielding_bcrypt;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -36,9 +39,9 @@ impl PasswordChecker {
         let cost = self.cost;
         let job: Job = Box::new(move || {
             let ok = match &hash {
-                Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
+                Some(hash) => yielding_bcrypt::verify(password.as_bytes(), hash),
                 None => {
-                    let _ = bcrypt::verify(&password, dummy_hash(cost));
+                    let _ = yielding_bcrypt::verify(password.as_bytes(), dummy_hash(cost));
                     false
                 }
             };
@@ -75,7 +78,8 @@ fn dummy_hash(cost: u32) -> &'static str {
 fn lower_priority() {
     // SCHED_IDLE: the thread runs when nothing else on the machine wants the CPU, so a burst
     // of logins waits rather than slowing token requests (a nice value alone still took
-    // whole time slices from them: BENCHMARKS.md). Where the policy is refused, fall back
+    // whole time slices from them: BENCHMARKS.md); yielding between bcrypt rounds keeps the
+    // odd pick on a busy CPU short. Where the policy is refused, fall back
     // to the lowest nice value. On Linux both apply to the calling thread.
     // SAFETY: both calls only read their arguments.
     unsafe {
