@@ -13,3 +13,4 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;

@@ -23,6 +23,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub accounts: AccountSettings,
     pub housekeeping: HousekeepingSettings,
+    pub scopes: ScopeSettings,
     pub log: LogSettings,
 }
 
@@ -63,6 +64,7 @@ pub struct TokenSettings {
     pub refresh_token_idle_ttl_secs: i64,
     pub refresh_token_absolute_ttl_secs: i64,
     pub refresh_token_grace_secs: i64,
+    pub authorization_code_ttl_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +73,14 @@ pub struct AccountSettings {
     pub bcrypt_cost: u32,
     pub min_password_length: usize,
     pub password_hash_threads: usize,
+    pub login_session_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSettings {
+    /// Consent-page descriptions by scope name.
+    pub descriptions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +174,12 @@ impl Settings {
             return invalid(
                 "tokens.refresh_token_grace_secs and housekeeping.batch_size must not be negative",
             );
+        }
+        if !(1..=600).contains(&t.authorization_code_ttl_secs) {
+            return invalid("tokens.authorization_code_ttl_secs must be between 1 and 600");
+        }
+        if self.accounts.login_session_ttl_secs <= 0 {
+            return invalid("accounts.login_session_ttl_secs must be positive");
         }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");

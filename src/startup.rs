@@ -1,5 +1,6 @@
 //! Building the server from settings: open the database, load the signing key, bind, serve.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,14 @@ use crate::oauth::request::BodyLimit;
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
-use crate::storage::{refresh_tokens, unix_now, Database, PoolOptions, StorageError};
+use crate::storage::{
+    authorization_codes, login_sessions, refresh_tokens, unix_now, Database, DbConnection,
+    PoolOptions, StorageError,
+};
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
+use crate::web::cookie_keys::CookieKeys;
+use crate::web::session::BrowserSessions;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -26,6 +32,12 @@ pub struct AppState {
     pub clock: Clock,
     pub passwords: PasswordChecker,
     pub sessions: SessionPolicy,
+    /// Browser sessions of the login and consent pages.
+    pub browser: BrowserSessions,
+    /// Consent-page descriptions by scope name.
+    pub scope_descriptions: BTreeMap<String, String>,
+    /// Lifetime of authorization codes, in seconds.
+    pub code_ttl: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,12 +77,13 @@ impl Application {
     /// As `build`, with the clock every expiry rule reads (tests move it forward).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let ttl = settings.tokens.access_token_ttl_secs;
-        let (db, keyring) = {
+        let (db, keyring, cookie_keys) = {
             let settings = settings.clone();
             web::block(move || -> Result<_, StorageError> {
                 let db = Database::open(&settings.database.url, &pool_options(&settings))?;
                 let keyring = db.run_blocking(|conn| Keyring::load(conn, ttl, unix_now()))?;
-                Ok((db, keyring))
+                let cookie_keys = db.run_blocking(|conn| CookieKeys::load(conn, unix_now()))?;
+                Ok((db, keyring, cookie_keys))
             })
             .await
             .map_err(|_| StorageError::Canceled)??
@@ -120,6 +133,13 @@ impl Application {
                 absolute_ttl: t.refresh_token_absolute_ttl_secs,
                 grace: t.refresh_token_grace_secs,
             },
+            browser: BrowserSessions::new(
+                cookie_keys,
+                settings.accounts.login_session_ttl_secs,
+                issuer.starts_with("https://"),
+            ),
+            scope_descriptions: settings.scopes.descriptions.clone(),
+            code_ttl: t.authorization_code_ttl_secs,
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let server = HttpServer::new(move || {
@@ -198,10 +218,14 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
         loop {
             ticks.tick().await;
             let now = clock.now();
-            match db
-                .run(move |conn| refresh_tokens::purge_expired(conn, now, retention, batch))
-                .await
-            {
+            let purge = move |conn: &mut DbConnection| -> Result<usize, StorageError> {
+                Ok(refresh_tokens::purge_expired(conn, now, retention, batch)?
+                    // A spent code stays as long as the access token it bought, so a late
+                    // replay can still revoke what it issued.
+                    + authorization_codes::purge_expired(conn, now, retention, batch)?
+                    + login_sessions::purge_expired(conn, now, batch)?)
+            };
+            match db.run(purge).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "expired tokens purged"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

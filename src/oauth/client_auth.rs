@@ -50,8 +50,8 @@ pub fn authenticate(
     if creds.secret.is_none() && !allow_public {
         return Err(OAuthError::invalid_client("client authentication required"));
     }
-    // The grant does not matter for `check`; the registrar only loads and compares.
-    let registrar = DbRegistrar::new(conn, GrantType::ClientCredentials);
+    let conn = std::cell::RefCell::new(conn);
+    let registrar = DbRegistrar::authenticating(&conn);
     use oxide_auth::primitives::registrar::Registrar;
     match registrar.check(creds.client_id, creds.secret.map(str::as_bytes)) {
         Ok(()) => registrar

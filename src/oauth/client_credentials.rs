@@ -55,8 +55,9 @@ pub fn grant(
         ));
     }
 
+    let conn = std::cell::RefCell::new(conn);
     let mut endpoint = FlowEndpoint {
-        registrar: DbRegistrar::new(conn, GrantType::ClientCredentials),
+        registrar: DbRegistrar::new(&conn, GrantType::ClientCredentials),
         issuer: JwtIssuer::new(minter, now),
         extension: (),
     };
@@ -91,6 +92,9 @@ fn explain(endpoint: &mut FlowEndpoint<'_>, flow_error: FlowError) -> OAuthError
             OAuthError::invalid_scope(format!("scope not registered for this client: {extra}"))
         }
         Some(Rejection::MalformedScope) => OAuthError::invalid_scope("malformed scope"),
+        Some(Rejection::NothingToGrant(_) | Rejection::RedirectUri) => {
+            OAuthError::server_error(&"a user-grant refusal in the client credentials flow")
+        }
         Some(Rejection::Storage(e)) => OAuthError::from(e),
         None => match flow_error {
             FlowError::Invalid(_) => {

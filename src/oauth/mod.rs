@@ -1,6 +1,9 @@
 //! OAuth flows: oxide-auth's state machines driven with gatehouse's primitives, one
 //! endpoint built per request and run on the blocking pool.
 
+pub mod authorization;
+pub mod authorization_code;
+pub mod authorizer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
@@ -8,6 +11,7 @@ mod grant_type;
 pub mod introspection;
 pub mod issuer;
 pub mod password_grant;
+pub mod pkce;
 pub mod refresh;
 pub mod registrar;
 pub mod request;
@@ -17,4 +21,4 @@ pub mod sessions;
 
 pub use error::{ErrorCode, OAuthError};
 pub use grant_type::{GrantType, UnknownGrantType};
-pub use scopes::{MalformedScope, ScopeSet};
+pub use scopes::{MalformedScope, ScopeSet, UserScopeError};

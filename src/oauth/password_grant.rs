@@ -46,7 +46,7 @@ pub async fn grant(
         .run(move |conn| {
             let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
             let granted = ScopeSet::granted_to_user(requested.as_ref(), &client.scopes, &allowed)
-                .map_err(OAuthError::invalid_scope)?;
+                .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
             sessions::start(
                 conn,
                 &shared.minter,
@@ -56,6 +56,7 @@ pub async fn grant(
                 &shared.sessions,
                 now,
             )
+            .map(|started| started.response)
         })
         .await
 }

@@ -11,7 +11,7 @@ use oxide_auth::primitives::registrar::{
     BoundClient, ClientUrl, RegisteredUrl, Registrar, RegistrarError,
 };
 
-use super::{GrantType, ScopeSet};
+use super::{GrantType, ScopeSet, UserScopeError};
 use crate::storage::clients::{self, Client};
 use crate::storage::{DbConnection, StorageError};
 
@@ -27,26 +27,63 @@ pub enum Rejection {
     ScopeNotAllowed(ScopeSet),
     /// oxide-auth handed over a scope the client's registration could not hold.
     MalformedScope,
+    /// Nothing the request asks for is allowed by the user's roles.
+    NothingToGrant(ScopeSet),
+    /// No `redirect_uri`, or one that is not registered for the client.
+    RedirectUri,
     Storage(StorageError),
 }
 
+/// One request's connection, shared by the primitives of its flow.
+pub type SharedConn<'a> = &'a RefCell<&'a mut DbConnection>;
+
 /// A registrar for one request: it borrows that request's connection, remembers the
 /// client it loaded and the reason for any refusal.
-pub struct DbRegistrar<'c> {
-    conn: RefCell<&'c mut DbConnection>,
-    grant: GrantType,
+pub struct DbRegistrar<'a> {
+    conn: SharedConn<'a>,
+    /// The grant being asked for; `None` when only authenticating a client.
+    grant: Option<GrantType>,
+    /// For user grants: what the user's roles allow; `negotiate` narrows to it.
+    user_scopes: Option<ScopeSet>,
     client: RefCell<Option<Client>>,
     rejection: RefCell<Option<Rejection>>,
 }
 
-impl<'c> DbRegistrar<'c> {
-    pub fn new(conn: &'c mut DbConnection, grant: GrantType) -> Self {
+impl<'a> DbRegistrar<'a> {
+    pub fn new(conn: SharedConn<'a>, grant: GrantType) -> Self {
+        Self::build(conn, Some(grant))
+    }
+
+    /// A registrar that only checks credentials, whatever the grant.
+    pub fn authenticating(conn: SharedConn<'a>) -> Self {
+        Self::build(conn, None)
+    }
+
+    fn build(conn: SharedConn<'a>, grant: Option<GrantType>) -> Self {
         DbRegistrar {
-            conn: RefCell::new(conn),
+            conn,
             grant,
+            user_scopes: None,
             client: RefCell::new(None),
             rejection: RefCell::new(None),
         }
+    }
+
+    /// Starts from a client the caller already loaded.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = RefCell::new(Some(client));
+        self
+    }
+
+    /// Narrows every negotiated scope to what a user's roles allow (SPEC "Scopes and roles").
+    pub fn for_user(mut self, allowed: ScopeSet) -> Self {
+        self.user_scopes = Some(allowed);
+        self
+    }
+
+    /// The client loaded so far, if any.
+    pub fn client(&self) -> Option<Client> {
+        self.client.borrow().clone()
     }
 
     /// The client `check` loaded, once it succeeded.
@@ -87,6 +124,11 @@ impl Registrar for DbRegistrar<'_> {
             Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => {
                 RegisteredUrl::Exact(uri.into_owned())
             }
+            // Required even with one registered URI: a browser is never sent anywhere the
+            // request did not name (RFC 9700 §2.1).
+            Some(_) | None if self.grant == Some(GrantType::AuthorizationCode) => {
+                return Err(self.reject(Rejection::RedirectUri, RegistrarError::Unspecified))
+            }
             Some(_) => return Err(RegistrarError::Unspecified),
             // Flows without a redirect (client credentials) still need a placeholder.
             None => RegisteredUrl::Semantic(
@@ -107,9 +149,9 @@ impl Registrar for DbRegistrar<'_> {
         scope: Option<Scope>,
     ) -> Result<PreGrant, RegistrarError> {
         let client = self.loaded(&bound.client_id)?;
-        if !client.allows_grant(self.grant) {
+        if let Some(grant) = self.grant.filter(|g| !client.allows_grant(*g)) {
             return Err(self.reject(
-                Rejection::GrantNotAllowed(self.grant),
+                Rejection::GrantNotAllowed(grant),
                 RegistrarError::Unspecified,
             ));
         }
@@ -118,13 +160,24 @@ impl Registrar for DbRegistrar<'_> {
             .map(ScopeSet::try_from)
             .transpose()
             .map_err(|_| self.reject(Rejection::MalformedScope, RegistrarError::Unspecified))?;
-        let granted =
-            ScopeSet::granted_to_client(requested.as_ref(), &client.scopes).map_err(|extra| {
-                self.reject(
-                    Rejection::ScopeNotAllowed(extra),
-                    RegistrarError::Unspecified,
-                )
-            })?;
+        let not_registered = |extra| {
+            self.reject(
+                Rejection::ScopeNotAllowed(extra),
+                RegistrarError::Unspecified,
+            )
+        };
+        let granted = match &self.user_scopes {
+            None => ScopeSet::granted_to_client(requested.as_ref(), &client.scopes)
+                .map_err(not_registered)?,
+            Some(allowed) => ScopeSet::granted_to_user(requested.as_ref(), &client.scopes, allowed)
+                .map_err(|e| match e {
+                    UserScopeError::NotRegistered(extra) => not_registered(extra),
+                    UserScopeError::NothingAllowed(asked) => self.reject(
+                        Rejection::NothingToGrant(asked),
+                        RegistrarError::Unspecified,
+                    ),
+                })?,
+        };
         Ok(PreGrant {
             client_id: bound.client_id.into_owned(),
             redirect_uri: bound.redirect_uri.into_owned(),
@@ -134,10 +187,16 @@ impl Registrar for DbRegistrar<'_> {
 
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
         let client = self.load(client_id)?;
-        if super::client_auth::admits(client.as_ref(), passphrase) {
-            Ok(())
-        } else {
-            Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))
+        match client {
+            _ if !super::client_auth::admits(client.as_ref(), passphrase) => {
+                Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))
+            }
+            Some(client) if self.grant.is_some_and(|g| !client.allows_grant(g)) => Err(self
+                .reject(
+                    Rejection::GrantNotAllowed(self.grant.expect("checked just above")),
+                    RegistrarError::Unspecified,
+                )),
+            _ => Ok(()),
         }
     }
 }

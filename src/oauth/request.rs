@@ -274,6 +274,81 @@ impl oxide_auth::code_grant::client_credentials::Request for FormRequest {
     }
 }
 
+/// oxide-auth's authorization flow reads the authorization request (the query string of
+/// `/authorize`, parsed as strictly as a token request) through this trait.
+impl oxide_auth::code_grant::authorization::Request for FormRequest {
+    fn valid(&self) -> bool {
+        true
+    }
+
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        self.param("client_id").map(Cow::Borrowed)
+    }
+
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.param("scope").map(Cow::Borrowed)
+    }
+
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.param("redirect_uri").map(Cow::Borrowed)
+    }
+
+    fn state(&self) -> Option<Cow<'_, str>> {
+        self.param("state").map(Cow::Borrowed)
+    }
+
+    fn response_type(&self) -> Option<Cow<'_, str>> {
+        self.param("response_type").map(Cow::Borrowed)
+    }
+
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.param(key).map(Cow::Borrowed)
+    }
+}
+
+/// oxide-auth's access-token flow (the authorization-code grant) reads the token request
+/// through this trait. Credentials are presented as `client_auth::credentials` accepts them.
+impl oxide_auth::code_grant::accesstoken::Request for FormRequest {
+    fn valid(&self) -> bool {
+        true
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.param("code").map(Cow::Borrowed)
+    }
+
+    fn authorization(&self) -> oxide_auth::code_grant::accesstoken::Authorization<'_> {
+        use oxide_auth::code_grant::accesstoken::Authorization;
+        match &self.basic {
+            Some(b) => Authorization::UsernamePassword(
+                Cow::Borrowed(b.client_id.as_str()),
+                Cow::Borrowed(b.secret.as_bytes()),
+            ),
+            None => Authorization::None,
+        }
+    }
+
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        oxide_auth::code_grant::client_credentials::Request::extension(self, "client_id")
+    }
+
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.param("redirect_uri").map(Cow::Borrowed)
+    }
+
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type").map(Cow::Borrowed)
+    }
+
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.param(key).map(Cow::Borrowed)
+    }
+
+    fn allow_credentials_in_body(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,20 +74,31 @@ impl ScopeSet {
 
 impl ScopeSet {
     /// What a user grant gets (SPEC "Scopes and roles"): the client rules first, then only
-    /// what the user's roles allow. `Err` carries the `invalid_scope` description.
+    /// what the user's roles allow. Either failure is `invalid_scope`.
     pub fn granted_to_user(
         requested: Option<&ScopeSet>,
         registered: &ScopeSet,
         allowed_by_roles: &ScopeSet,
-    ) -> Result<ScopeSet, String> {
+    ) -> Result<ScopeSet, UserScopeError> {
         let asked = Self::granted_to_client(requested, registered)
-            .map_err(|extra| format!("scope not registered for this client: {extra}"))?;
+            .map_err(UserScopeError::NotRegistered)?;
         let granted = asked.intersection(allowed_by_roles);
         if granted.is_empty() {
-            return Err("none of the requested scopes is allowed to this user".into());
+            return Err(UserScopeError::NothingAllowed(asked));
         }
         Ok(granted)
     }
+}
+
+/// Why a user grant gets no scope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserScopeError {
+    /// These requested scopes are outside the client's registration.
+    #[error("scope not registered for this client: {0}")]
+    NotRegistered(ScopeSet),
+    /// The user's roles allow none of these.
+    #[error("none of the requested scopes is allowed to this user")]
+    NothingAllowed(ScopeSet),
 }
 
 impl FromIterator<String> for ScopeSet {

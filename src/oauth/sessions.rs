@@ -16,6 +16,15 @@ pub struct SessionPolicy {
     pub grace: i64,
 }
 
+/// A started session: the answer for the client, and what was issued, for a record that
+/// may later have to revoke it (an authorization code's).
+pub struct Started {
+    pub response: TokenResponse,
+    pub family_id: Option<String>,
+    pub access_jti: String,
+    pub access_expires_at: i64,
+}
+
 pub fn start(
     conn: &mut DbConnection,
     minter: &Minter,
@@ -24,12 +33,15 @@ pub fn start(
     scope: &ScopeSet,
     policy: &SessionPolicy,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Started, OAuthError> {
     if !client.allows_grant(GrantType::RefreshToken) {
-        return Ok(TokenResponse::bearer(
-            minter.mint(user_id, &client.id, scope, now)?,
-            None,
-        ));
+        let access = minter.mint(user_id, &client.id, scope, now)?;
+        return Ok(Started {
+            access_jti: access.claims.jti.clone(),
+            access_expires_at: access.claims.exp,
+            response: TokenResponse::bearer(access, None),
+            family_id: None,
+        });
     }
     let family_id = random_id(16);
     let refresh = PlainSecret::generate();
@@ -47,8 +59,10 @@ pub fn start(
         },
     )?;
     let access = minter.mint_in_session(user_id, &client.id, scope, Some(&family_id), now)?;
-    Ok(TokenResponse::bearer(
-        access,
-        Some(refresh.expose().to_owned()),
-    ))
+    Ok(Started {
+        access_jti: access.claims.jti.clone(),
+        access_expires_at: access.claims.exp,
+        response: TokenResponse::bearer(access, Some(refresh.expose().to_owned())),
+        family_id: Some(family_id),
+    })
 }

@@ -3,9 +3,11 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
+use super::{AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
 
 const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+/// Public clients authenticate with their `client_id` alone (RFC 8414 §2: "none").
+const TOKEN_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::clients;
@@ -13,6 +15,7 @@ use crate::storage::clients;
 #[derive(Serialize)]
 struct Metadata<'a> {
     issuer: &'a str,
+    authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
     introspection_endpoint: String,
@@ -33,17 +36,22 @@ pub async fn metadata(state: web::Data<AppState>) -> Result<HttpResponse, OAuthE
         .insert_header(("Cache-Control", "public, max-age=60"))
         .json(Metadata {
             issuer,
+            authorization_endpoint: format!("{issuer}{AUTHORIZE_PATH}"),
             token_endpoint: format!("{issuer}{TOKEN_PATH}"),
             jwks_uri: format!("{issuer}{JWKS_PATH}"),
             introspection_endpoint: format!("{issuer}{INTROSPECTION_PATH}"),
             revocation_endpoint: format!("{issuer}{REVOCATION_PATH}"),
             introspection_endpoint_auth_methods_supported: AUTH_METHODS,
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
-            grant_types_supported: &["client_credentials", "password", "refresh_token"],
-            // The authorization endpoint (and with it `code` and PKCE) is not served yet.
-            response_types_supported: &[],
-            token_endpoint_auth_methods_supported: AUTH_METHODS,
-            code_challenge_methods_supported: &[],
+            grant_types_supported: &[
+                "authorization_code",
+                "client_credentials",
+                "password",
+                "refresh_token",
+            ],
+            response_types_supported: &["code"],
+            token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+            code_challenge_methods_supported: &["S256"],
             scopes_supported: scopes.iter().map(str::to_owned).collect(),
         }))
 }

@@ -1,13 +1,18 @@
 //! HTTP: one module per endpoint family, and the whole route table in [`configure`].
 
+mod authorize;
+mod consent;
 mod health;
 mod jwks;
+mod login;
 mod metadata;
 mod token;
 
 use actix_web::{web, HttpResponse};
 
 use crate::oauth::OAuthError;
+
+pub use authorize::AUTHORIZE_PATH;
 
 pub const TOKEN_PATH: &str = "/token";
 pub const INTROSPECTION_PATH: &str = "/introspect";
@@ -38,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(token::revoke))
             .default_service(web::to(only("POST"))),
     )
+    .route(AUTHORIZE_PATH, web::get().to(authorize::authorize))
+    .route(login::LOGIN_PATH, web::post().to(login::login))
+    .route(consent::CONSENT_PATH, web::post().to(consent::consent))
+    .route(login::LOGOUT_PATH, web::post().to(login::logout))
     .route(METADATA_PATH, web::get().to(metadata::metadata))
     .route(JWKS_PATH, web::get().to(jwks::jwks))
     .route("/healthz", web::get().to(health::healthz))

@@ -6,8 +6,8 @@ use actix_web::{web, HttpResponse};
 
 use crate::oauth::request::FormRequest;
 use crate::oauth::{
-    client_credentials, introspection, password_grant, refresh, revocation, ErrorCode, GrantType,
-    OAuthError,
+    authorization_code, client_credentials, introspection, password_grant, refresh, revocation,
+    ErrorCode, GrantType, OAuthError,
 };
 use crate::startup::AppState;
 
@@ -41,8 +41,13 @@ pub async fn token(
             state.db.run(flow).await?
         }
         GrantType::Password => password_grant::grant(state, request).await?,
-        // Comes with the login and consent pages.
-        GrantType::AuthorizationCode => return Err(unsupported()),
+        GrantType::AuthorizationCode => {
+            let flow = move |conn: &mut _| {
+                let now = shared.clock.now();
+                authorization_code::grant(conn, &shared.minter, &shared.sessions, &request, now)
+            };
+            state.db.run(flow).await?
+        }
     };
     Ok(no_store(HttpResponse::Ok()).json(response))
 }

@@ -5,8 +5,12 @@
 //! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
 
 pub mod accounts;
+pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
+pub mod consents;
+pub mod cookie_keys;
+pub mod login_sessions;
 pub mod migrations;
 pub mod refresh_tokens;
 pub mod schema;

@@ -82,9 +82,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Binary,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        pkce -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    cookie_keys (id) {
+        id -> Text,
+        secret -> Binary,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+diesel::joinable!(login_sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clients,
@@ -95,4 +139,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     refresh_tokens,
     revoked_access_tokens,
+    authorization_codes,
+    consents,
+    login_sessions,
+    cookie_keys,
 );

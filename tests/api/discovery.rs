@@ -15,11 +15,12 @@ on_both_backends! {
         let m: Value = res.json().await.unwrap();
         assert_eq!(m["issuer"], app.issuer.as_str());
         assert_eq!(m["token_endpoint"], format!("{}/token", app.issuer));
+        assert_eq!(m["authorization_endpoint"], format!("{}/authorize", app.issuer));
         assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", app.issuer));
-        assert!(m["grant_types_supported"].as_array().unwrap().contains(&"client_credentials".into()));
-        assert!(m["response_types_supported"].is_array());
-        assert!(m["code_challenge_methods_supported"].is_array());
-        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+        assert_eq!(m["grant_types_supported"], serde_json::json!(["authorization_code", "client_credentials", "password", "refresh_token"]));
+        assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "none"]));
         assert_eq!(m["scopes_supported"], serde_json::json!(["billing", "reports:read"]));
     }
 

@@ -1,9 +1,11 @@
 //! One integration-test binary: every test starts the real server on 127.0.0.1 against a
 //! fresh database and talks HTTP to it, or runs the real CLI.
 
+mod browser;
 mod helpers;
 
 mod accounts;
+mod authorization_code;
 mod bad_input;
 mod cli;
 mod client_credentials;

@@ -16,6 +16,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::Issuer;
 use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, Registrar};
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use crate::helpers::on_both_backends;
 
@@ -55,7 +56,8 @@ on_both_backends! {
         let store = open(&db.url);
         let (id, secret) = client(&store, "client_credentials", &["a"]);
         let mut conn = store.connection().unwrap();
-        let registrar = DbRegistrar::new(&mut conn, GrantType::ClientCredentials);
+        let conn = RefCell::new(&mut *conn);
+        let registrar = DbRegistrar::new(&conn, GrantType::ClientCredentials);
 
         assert!(registrar.check(&id, Some(secret.as_bytes())).is_ok());
         assert!(registrar.check(&id, Some(b"wrong")).is_err());
@@ -68,7 +70,8 @@ on_both_backends! {
         let store = open(&db.url);
         let (id, _) = client(&store, "authorization_code", &["a"]);
         let mut conn = store.connection().unwrap();
-        let registrar = DbRegistrar::new(&mut conn, GrantType::AuthorizationCode);
+        let conn = RefCell::new(&mut *conn);
+        let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode);
         let bind = |uri: &str| registrar.bound_redirect(ClientUrl { client_id: Cow::Borrowed(id.as_str()), redirect_uri: Some(url(uri)) });
 
         assert!(bind("https://app.example/cb").is_ok());
@@ -81,7 +84,8 @@ on_both_backends! {
         let store = open(&db.url);
         let (id, secret) = client(&store, "client_credentials", &["a", "b"]);
         let mut conn = store.connection().unwrap();
-        let registrar = DbRegistrar::new(&mut conn, GrantType::ClientCredentials);
+        let conn = RefCell::new(&mut *conn);
+        let registrar = DbRegistrar::new(&conn, GrantType::ClientCredentials);
         registrar.check(&id, Some(secret.as_bytes())).unwrap();
         let bound = registrar.bound_redirect(ClientUrl { client_id: Cow::Borrowed(id.as_str()), redirect_uri: None }).unwrap();
 
@@ -96,8 +100,9 @@ on_both_backends! {
         let store = open(&db.url);
         let (id, secret) = client(&store, "authorization_code", &["a"]);
         let mut conn = store.connection().unwrap();
-        let registrar = DbRegistrar::new(&mut conn, GrantType::ClientCredentials);
-        registrar.check(&id, Some(secret.as_bytes())).unwrap();
+        let conn = RefCell::new(&mut *conn);
+        let registrar = DbRegistrar::new(&conn, GrantType::ClientCredentials);
+        assert!(registrar.check(&id, Some(secret.as_bytes())).is_err(), "right secret, wrong grant");
         let bound = registrar.bound_redirect(ClientUrl { client_id: Cow::Borrowed(id.as_str()), redirect_uri: None }).unwrap();
 
         assert!(registrar.negotiate(bound, None).is_err());

@@ -1,0 +1,239 @@
+//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3), driven through
+//! oxide-auth's access-token flow:
+//!
+//! ```text
+//!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (DbRegistrar::check)
+//!                                                         ▶ claim the code (DbAuthorizer::extract)
+//!                                                         ▶ PKCE           (PkceVerifier)
+//!         ◀── access + refresh token ──────────────────── start session  (SessionIssuer)
+//! ```
+//!
+//! All of it runs in one transaction: the code's row records what was issued before the
+//! exchange commits, so a replay, however soon, finds it and revokes it (§4.1.2).
+
+use std::cell::RefCell;
+
+use chrono::{TimeZone, Utc};
+use diesel::Connection;
+use oxide_auth::code_grant::accesstoken::{access_token, Endpoint, Error as FlowError, Extension};
+use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::grant::Grant;
+use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
+use oxide_auth::primitives::registrar::Registrar;
+
+use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::issuer::{Minter, TokenResponse};
+use super::pkce::PkceVerifier;
+use super::registrar::{DbRegistrar, Rejection, SharedConn};
+use super::request::FormRequest;
+use super::sessions::{self, SessionPolicy, Started};
+use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use crate::storage::{authorization_codes, DbConnection, StorageError};
+
+struct CodeEndpoint<'a> {
+    registrar: &'a DbRegistrar<'a>,
+    authorizer: DbAuthorizer<'a>,
+    issuer: SessionIssuer<'a>,
+    extension: PkceVerifier<'a>,
+}
+
+impl Endpoint for CodeEndpoint<'_> {
+    fn registrar(&self) -> &dyn Registrar {
+        self.registrar
+    }
+
+    fn authorizer(&mut self) -> &mut dyn Authorizer {
+        &mut self.authorizer
+    }
+
+    fn issuer(&mut self) -> &mut dyn Issuer {
+        &mut self.issuer
+    }
+
+    fn extension(&mut self) -> &mut dyn Extension {
+        &mut self.extension
+    }
+}
+
+/// Issues through `sessions::start`, like every user grant: an access token for the user
+/// and, when the client may refresh, a new refresh-token family.
+struct SessionIssuer<'a> {
+    conn: SharedConn<'a>,
+    registrar: &'a DbRegistrar<'a>,
+    minter: &'a Minter,
+    policy: &'a SessionPolicy,
+    now: i64,
+    started: Option<Started>,
+    failure: Option<OAuthError>,
+}
+
+impl Issuer for SessionIssuer<'_> {
+    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        let Some(client) = self.registrar.client() else {
+            self.failure = Some(OAuthError::server_error(&"no authenticated client"));
+            return Err(());
+        };
+        let scope = ScopeSet::try_from(&grant.scope).map_err(|_| {
+            self.failure = Some(OAuthError::server_error(&"stored code scope is malformed"));
+        })?;
+        let started = sessions::start(
+            &mut self.conn.borrow_mut(),
+            self.minter,
+            &client,
+            &grant.owner_id,
+            &scope,
+            self.policy,
+            self.now,
+        )
+        .map_err(|e| self.failure = Some(e))?;
+        let issued = IssuedToken {
+            token: started.response.access_token.clone(),
+            refresh: started.response.refresh_token.clone(),
+            until: Utc
+                .timestamp_opt(started.access_expires_at, 0)
+                .single()
+                .ok_or(())?,
+            token_type: TokenType::Bearer,
+        };
+        self.started = Some(started);
+        Ok(issued)
+    }
+
+    fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
+        Err(())
+    }
+
+    fn recover_token<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+
+    fn recover_refresh<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+}
+
+/// Runs the grant for one request. Synchronous: call it on the blocking pool.
+pub fn grant(
+    conn: &mut DbConnection,
+    minter: &Minter,
+    policy: &SessionPolicy,
+    request: &FormRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    // Precise errors for the credentials first; oxide-auth reads them again itself.
+    client_auth::credentials(request)?;
+    request.required("code")?;
+    request.required("redirect_uri")?;
+    let outcome = conn.transaction(|conn| {
+        let conn = RefCell::new(conn);
+        let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode);
+        let mut endpoint = CodeEndpoint {
+            registrar: &registrar,
+            authorizer: DbAuthorizer::exchanging(&conn, &registrar, now),
+            issuer: SessionIssuer {
+                conn: &conn,
+                registrar: &registrar,
+                minter,
+                policy,
+                now,
+                started: None,
+                failure: None,
+            },
+            extension: PkceVerifier::new(&registrar),
+        };
+        let flow = access_token(&mut endpoint, request);
+        let answer = match flow {
+            Ok(_) => finish(&conn, &mut endpoint),
+            Err(flow_error) => explain(&mut endpoint, flow_error),
+        };
+        match answer {
+            // Only a storage failure rolls back; a refused exchange keeps the code spent
+            // and a replay's revocations.
+            Err(Failure::Storage(e)) => Err(e),
+            Err(Failure::OAuth(e)) => Ok(Err(e)),
+            Ok(response) => Ok(Ok(response)),
+        }
+    });
+    outcome.map_err(OAuthError::from)?
+}
+
+enum Failure {
+    Storage(StorageError),
+    OAuth(OAuthError),
+}
+
+impl From<OAuthError> for Failure {
+    fn from(e: OAuthError) -> Self {
+        Failure::OAuth(e)
+    }
+}
+
+fn finish(conn: SharedConn<'_>, endpoint: &mut CodeEndpoint<'_>) -> Result<TokenResponse, Failure> {
+    let (Some(code), Some(started)) = (
+        endpoint.authorizer.exchanged(),
+        endpoint.issuer.started.take(),
+    ) else {
+        return Err(
+            OAuthError::server_error(&"the code flow reported success without tokens").into(),
+        );
+    };
+    authorization_codes::record_issued(
+        &mut conn.borrow_mut(),
+        code,
+        started.family_id.as_deref(),
+        &started.access_jti,
+        started.access_expires_at,
+    )
+    .map_err(Failure::Storage)?;
+    Ok(started.response)
+}
+
+/// Turns oxide-auth's coarse error and the primitives' recorded reasons into the RFC 6749
+/// answer.
+fn explain(
+    endpoint: &mut CodeEndpoint<'_>,
+    flow_error: FlowError,
+) -> Result<TokenResponse, Failure> {
+    if let Some(failure) = endpoint.issuer.failure.take() {
+        return Err(failure.into());
+    }
+    if let Some(failure) = endpoint.extension.take_failure() {
+        return Err(failure.into());
+    }
+    let bad_code = |why: &'static str| Err(OAuthError::invalid_grant(why).into());
+    match endpoint.authorizer.take_rejection() {
+        Some(CodeRejection::Storage(e)) => return Err(Failure::Storage(e)),
+        Some(CodeRejection::Replayed) => {
+            return bad_code(
+                "authorization code already used; the tokens issued with it are revoked",
+            )
+        }
+        Some(CodeRejection::Expired) => return bad_code("authorization code expired"),
+        Some(CodeRejection::Unknown) => {
+            return bad_code("authorization code unknown or issued to another client")
+        }
+        None => {}
+    }
+    match endpoint.registrar.take_rejection() {
+        Some(Rejection::Storage(e)) => return Err(Failure::Storage(e)),
+        Some(Rejection::GrantNotAllowed(grant)) => {
+            return Err(client_auth::grant_not_allowed(grant).into())
+        }
+        Some(_) => return Err(OAuthError::invalid_client("client authentication failed").into()),
+        None => {}
+    }
+    Err(match flow_error {
+        // The code was claimed, then the redirect URI did not match the one it was issued for.
+        FlowError::Invalid(_) if endpoint.authorizer.exchanged().is_some() => {
+            OAuthError::invalid_grant("redirect_uri does not match the authorization request")
+        }
+        FlowError::Invalid(_) => {
+            OAuthError::invalid_request("malformed authorization code request")
+        }
+        FlowError::Unauthorized(..) => OAuthError::invalid_client("client authentication failed"),
+        FlowError::Primitive(_) => {
+            OAuthError::server_error(&"the authorization code flow failed without a reason")
+        }
+    }
+    .into())
+}

@@ -1,0 +1,160 @@
+//! oxide-auth's `Authorizer`, backed by the `authorization_codes` table: codes are 256-bit
+//! random strings stored as SHA-256, live `tokens.authorization_code_ttl_secs`, and are
+//! exchanged at most once (RFC 6749 §4.1.2).
+
+use chrono::{TimeZone, Utc};
+use oxide_auth::code_grant::extensions::Pkce;
+use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+
+use super::registrar::{DbRegistrar, SharedConn};
+use crate::storage::authorization_codes::{self, Exchange, NewCode, StoredCode};
+use crate::storage::StorageError;
+use crate::tokens::secret::{PlainSecret, SecretHash};
+
+/// Why a code was not exchanged.
+#[derive(Debug)]
+pub enum CodeRejection {
+    Unknown,
+    Expired,
+    /// Exchanged before: what that exchange issued has just been revoked.
+    Replayed,
+    Storage(StorageError),
+}
+
+pub struct DbAuthorizer<'a> {
+    conn: SharedConn<'a>,
+    /// The authenticated client, at the token endpoint: a code is only exchanged by the
+    /// client it was issued to.
+    registrar: Option<&'a DbRegistrar<'a>>,
+    now: i64,
+    ttl: i64,
+    exchanged: Option<SecretHash>,
+    rejection: Option<CodeRejection>,
+}
+
+impl<'a> DbAuthorizer<'a> {
+    /// For the authorization endpoint, which issues codes.
+    pub fn issuing(conn: SharedConn<'a>, now: i64, ttl: i64) -> Self {
+        DbAuthorizer {
+            conn,
+            registrar: None,
+            now,
+            ttl,
+            exchanged: None,
+            rejection: None,
+        }
+    }
+
+    /// For the token endpoint, which exchanges codes for `registrar`'s client.
+    pub fn exchanging(conn: SharedConn<'a>, registrar: &'a DbRegistrar<'a>, now: i64) -> Self {
+        DbAuthorizer {
+            registrar: Some(registrar),
+            ..Self::issuing(conn, now, 0)
+        }
+    }
+
+    /// The code this request won, once `extract` succeeded.
+    pub fn exchanged(&self) -> Option<&SecretHash> {
+        self.exchanged.as_ref()
+    }
+
+    pub fn take_rejection(&mut self) -> Option<CodeRejection> {
+        self.rejection.take()
+    }
+
+    fn reject(&mut self, why: CodeRejection) {
+        if let CodeRejection::Storage(e) = &why {
+            tracing::error!(error = %e, "authorization code storage failed");
+        }
+        self.rejection = Some(why);
+    }
+}
+
+impl Authorizer for DbAuthorizer<'_> {
+    fn authorize(&mut self, mut grant: Grant) -> Result<String, ()> {
+        let pkce = grant
+            .extensions
+            .remove(&Pkce::optional())
+            .map(Value::into_private_value)
+            .transpose()
+            .map_err(|()| self.reject(CodeRejection::Unknown))?
+            .flatten();
+        let code = PlainSecret::generate();
+        let stored = authorization_codes::insert(
+            &mut self.conn.borrow_mut(),
+            &NewCode {
+                hash: &code.hash(),
+                client_id: &grant.client_id,
+                user_id: &grant.owner_id,
+                redirect_uri: grant.redirect_uri.as_str(),
+                scope: &grant.scope.to_string(),
+                pkce: pkce.as_deref(),
+                now: self.now,
+                expires_at: self.now + self.ttl,
+            },
+        );
+        stored.map_err(|e| self.reject(CodeRejection::Storage(e)))?;
+        Ok(code.expose().to_owned())
+    }
+
+    fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let hash = SecretHash::of(code.as_bytes());
+        let client_id = self
+            .registrar
+            .and_then(DbRegistrar::client)
+            .map(|c| c.id)
+            .unwrap_or_default();
+        let exchange =
+            authorization_codes::exchange(&mut self.conn.borrow_mut(), &hash, &client_id, self.now);
+        let stored = match exchange {
+            Ok(Exchange::Won(stored)) => stored,
+            Ok(Exchange::Replayed) => {
+                tracing::warn!(
+                    security_event = "authorization_code_replay",
+                    client_id = %client_id,
+                    "an authorization code was presented again; its tokens are revoked"
+                );
+                self.reject(CodeRejection::Replayed);
+                return Ok(None);
+            }
+            Ok(Exchange::Expired) => {
+                self.reject(CodeRejection::Expired);
+                return Ok(None);
+            }
+            Ok(Exchange::Unknown) => {
+                self.reject(CodeRejection::Unknown);
+                return Ok(None);
+            }
+            Err(e) => {
+                self.reject(CodeRejection::Storage(e));
+                return Err(());
+            }
+        };
+        let grant = to_grant(stored).map_err(|e| self.reject(CodeRejection::Storage(e)))?;
+        self.exchanged = Some(hash);
+        Ok(Some(grant))
+    }
+}
+
+fn to_grant(stored: StoredCode) -> Result<Grant, StorageError> {
+    let corrupt = |what: &str| StorageError::Corrupt(format!("authorization code {what}"));
+    let mut extensions = Extensions::new();
+    if let Some(pkce) = stored.pkce {
+        extensions.set(&Pkce::optional(), Value::private(Some(pkce)));
+    }
+    Ok(Grant {
+        owner_id: stored.user_id,
+        client_id: stored.client_id,
+        scope: stored.scope.parse().map_err(|_| corrupt("scope"))?,
+        redirect_uri: stored
+            .redirect_uri
+            .parse()
+            .map_err(|_| corrupt("redirect URI"))?,
+        until: Utc
+            .timestamp_opt(stored.expires_at, 0)
+            .single()
+            .ok_or_else(|| corrupt("expiry"))?,
+        extensions,
+    })
+}

@@ -1,0 +1,222 @@
+//! `POST /login` (the login form) and `POST /logout`.
+//!
+//! The login form posts back to `/login?<the authorization request>`; a successful login
+//! starts a new session (new id, new CSRF token) and sends the browser back to
+//! `/authorize` with the same request, which now shows the consent page.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
+use crate::oauth::authorization;
+use crate::oauth::request::FormRequest;
+use crate::oauth::OAuthError;
+use crate::startup::AppState;
+use crate::storage::{accounts, login_sessions};
+use crate::web::pages::{self, LoginPage, MessagePage};
+use crate::web::session::Session;
+
+pub const LOGIN_PATH: &str = "/login";
+pub const LOGOUT_PATH: &str = "/logout";
+
+/// Same words for an unknown user and a wrong password: no user enumeration.
+const BAD_LOGIN: &str = "Incorrect username or password.";
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Result<FormRequest, OAuthError>,
+) -> HttpResponse {
+    let Posted {
+        form,
+        request,
+        session,
+        query,
+        now,
+    } = match Posted::read(&req, &state, form).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused.page(),
+    };
+    // The authorization request must be good before any password work is done for it.
+    let checked = {
+        let request = request.clone();
+        state
+            .db
+            .run(move |conn| authorization::check(conn, &request, None))
+            .await
+    };
+    let asked = match checked {
+        Ok(asked) => asked,
+        Err(refusal) => return refused(refusal),
+    };
+    let username = form.param("username").unwrap_or_default().to_owned();
+    let again = |status: StatusCode, error: &str| {
+        pages::render(
+            status,
+            &LoginPage {
+                client_name: &asked.client.name,
+                action: &format!("{LOGIN_PATH}?{query}"),
+                csrf_token: &session.csrf,
+                username: &username,
+                error: Some(error),
+            },
+        )
+    };
+    let Some(password) = form.param("password").map(str::to_owned) else {
+        return again(StatusCode::BAD_REQUEST, "Enter your username and password.");
+    };
+    if username.is_empty() {
+        return again(StatusCode::BAD_REQUEST, "Enter your username and password.");
+    }
+
+    let found = {
+        let username = username.clone();
+        state
+            .db
+            .run(move |conn| accounts::find_user_by_name(conn, &username))
+            .await
+    };
+    let user = match found {
+        Ok(user) => user,
+        Err(e) => return storage_failed(&e),
+    };
+    // Unknown user and wrong password: the same answer after the same bcrypt work.
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = state.passwords.verify(password, hash).await;
+    let Some(user) = user.filter(|_| verified) else {
+        return again(StatusCode::OK, BAD_LOGIN);
+    };
+
+    let fresh = state.browser.logged_in(&user.id, now);
+    let record = fresh.clone();
+    let stored = state
+        .db
+        .run(move |conn| {
+            login_sessions::start(
+                conn,
+                &record.sid,
+                record.uid.as_deref().unwrap_or_default(),
+                now,
+                record.exp,
+            )
+        })
+        .await;
+    if let Err(e) = stored {
+        return storage_failed(&e);
+    }
+    tracing::info!(user_id = %user.id, client_id = %asked.client.id, "user logged in");
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{AUTHORIZE_PATH}?{query}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(state.browser.cookie(&fresh, now))
+        .finish()
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Result<FormRequest, OAuthError>,
+) -> HttpResponse {
+    let now = state.clock.now();
+    let session = match form_session(&req, &state, form, now).await {
+        Ok((_, session)) => session,
+        Err(refused) => return refused.page(),
+    };
+    if session.uid.is_some() {
+        let sid = session.sid.clone();
+        if let Err(e) = state
+            .db
+            .run(move |conn| login_sessions::end(conn, &sid))
+            .await
+        {
+            return storage_failed(&e);
+        }
+    }
+    let mut response = pages::page(StatusCode::OK);
+    response.cookie(state.browser.removal());
+    pages::render_with(
+        response,
+        &MessagePage {
+            title: "Signed out",
+            message: "You are signed out of gatehouse.",
+            is_error: false,
+        },
+    )
+}
+
+/// Why a posted form is not acted on.
+#[derive(Debug)]
+pub enum FormRefused {
+    /// Not a well-formed form post, or the authorization request in its URL is malformed.
+    Malformed(OAuthError),
+    /// No session cookie that opens: expired, blocked, or from elsewhere.
+    NoSession,
+    /// The CSRF token is missing or is not this session's.
+    Csrf,
+}
+
+impl FormRefused {
+    pub fn page(self) -> HttpResponse {
+        match self {
+            FormRefused::Malformed(e) => pages::error(e.status_code(), &e.description),
+            FormRefused::NoSession => pages::error(
+                StatusCode::FORBIDDEN,
+                "Your session has expired or cookies are blocked. Go back to the application and start again.",
+            ),
+            FormRefused::Csrf => pages::error(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this site. Go back to the application and start again.",
+            ),
+        }
+    }
+}
+
+/// A posted form with its session and a matching CSRF token.
+pub async fn form_session(
+    req: &HttpRequest,
+    state: &AppState,
+    form: Result<FormRequest, OAuthError>,
+    now: i64,
+) -> Result<(FormRequest, Session), FormRefused> {
+    let form = form.map_err(FormRefused::Malformed)?;
+    let session = state
+        .browser
+        .read(req, &state.db, now)
+        .await
+        .ok_or(FormRefused::NoSession)?;
+    if !session.csrf_matches(form.param("csrf_token")) {
+        return Err(FormRefused::Csrf);
+    }
+    Ok((form, session))
+}
+
+/// A form posted from a page of the flow, checked: its session, its CSRF token, and the
+/// authorization request carried in its `action` URL.
+pub struct Posted {
+    pub form: FormRequest,
+    pub request: FormRequest,
+    pub session: Session,
+    /// The authorization request as it came, to send the browser on with.
+    pub query: String,
+    pub now: i64,
+}
+
+impl Posted {
+    pub async fn read(
+        req: &HttpRequest,
+        state: &AppState,
+        form: Result<FormRequest, OAuthError>,
+    ) -> Result<Posted, FormRefused> {
+        let now = state.clock.now();
+        let query = req.query_string().to_owned();
+        let request = FormRequest::parse(query.as_bytes(), None).map_err(FormRefused::Malformed)?;
+        let (form, session) = form_session(req, state, form, now).await?;
+        Ok(Posted {
+            form,
+            request,
+            session,
+            query,
+            now,
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! Remembered consent: the scopes each user approved for each client.
+
+use diesel::prelude::*;
+
+use super::schema::consents;
+use super::{DbConnection, StorageError};
+use crate::oauth::ScopeSet;
+
+/// The scopes `user_id` has approved for `client_id`, if any.
+pub fn find(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<ScopeSet>, StorageError> {
+    let scope: Option<String> = consents::table
+        .find((user_id, client_id))
+        .select(consents::scope)
+        .first(conn)
+        .optional()?;
+    scope
+        .map(|s| ScopeSet::parse(&s).map_err(|_| StorageError::Corrupt("consent scope".into())))
+        .transpose()
+}
+
+/// Adds `approved` to what the user has approved for the client. Not run inside a
+/// transaction: on PostgreSQL the unique violation of a concurrent first approval would abort it.
+pub fn remember(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    approved: &ScopeSet,
+    now: i64,
+) -> Result<(), StorageError> {
+    for _ in 0..2 {
+        let Some(mut all) = find(conn, user_id, client_id)? else {
+            let inserted = diesel::insert_into(consents::table)
+                .values((
+                    consents::user_id.eq(user_id),
+                    consents::client_id.eq(client_id),
+                    consents::scope.eq(approved.to_string()),
+                    consents::granted_at.eq(now),
+                ))
+                .execute(conn)
+                .map_err(StorageError::from);
+            match inserted {
+                // Another approval wrote the first row meanwhile: add to it.
+                Err(e) if super::accounts::is_unique_violation(&e) => continue,
+                other => return other.map(|_| ()),
+            }
+        };
+        all.extend(approved.clone());
+        diesel::update(consents::table.find((user_id, client_id)))
+            .set((
+                consents::scope.eq(all.to_string()),
+                consents::granted_at.eq(now),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    }
+    Err(StorageError::Corrupt(
+        "consent row vanished while being written".into(),
+    ))
+}

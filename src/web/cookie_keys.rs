@@ -1,0 +1,156 @@
+//! Sealing session cookies: AES-256-GCM under keys kept in the database.
+//!
+//! A sealed value is `KEY_ID.BASE64URL(nonce ‖ ciphertext ‖ tag)`. The key id lets every
+//! instance on the database open every other instance's cookies; a cookie sealed under a key
+//! this database never had (another configuration) does not open and counts as no session.
+
+use std::sync::RwLock;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+
+use crate::storage::cookie_keys::{self, StoredCookieKey};
+use crate::storage::{DbConnection, StorageError};
+use crate::tokens::secret::random_id;
+
+const KEY_LEN: usize = 32;
+
+pub struct CookieKeys {
+    /// Newest first; the first one seals.
+    keys: RwLock<Vec<(String, LessSafeKey)>>,
+}
+
+/// Why a cookie did not open.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsealed {
+    /// Sealed under a key id this instance has not loaded; another instance may just have
+    /// made it, so reload once before giving up.
+    UnknownKey,
+    /// Malformed, tampered with, or sealed for another purpose.
+    Invalid,
+}
+
+impl CookieKeys {
+    /// Loads the keys, creating the first one if the database has none. Instances racing to
+    /// create it each insert one; all of them then use the newest.
+    pub fn load(conn: &mut DbConnection, now: i64) -> Result<Self, StorageError> {
+        let keys = CookieKeys {
+            keys: RwLock::new(Vec::new()),
+        };
+        keys.reload(conn, now)?;
+        Ok(keys)
+    }
+
+    pub fn reload(&self, conn: &mut DbConnection, now: i64) -> Result<(), StorageError> {
+        let mut stored = cookie_keys::all(conn)?;
+        if stored.is_empty() {
+            let mut secret = [0u8; KEY_LEN];
+            OsRng
+                .try_fill_bytes(&mut secret)
+                .map_err(|e| StorageError::Corrupt(format!("no OS randomness: {e}")))?;
+            cookie_keys::insert(conn, &random_id(12), &secret, now)?;
+            stored = cookie_keys::all(conn)?;
+        }
+        self.replace(stored)
+    }
+
+    /// Uses `stored` (newest first) from now on.
+    pub fn replace(&self, stored: Vec<StoredCookieKey>) -> Result<(), StorageError> {
+        let keys = stored
+            .into_iter()
+            .map(|k| {
+                let key = UnboundKey::new(&AES_256_GCM, &k.secret)
+                    .map_err(|_| StorageError::Corrupt(format!("cookie key {}", k.id)))?;
+                Ok((k.id, LessSafeKey::new(key)))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Encrypts and authenticates `plain`; `purpose` (the cookie name) is bound in as AAD.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> String {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let (id, key) = keys
+            .first()
+            .expect("CookieKeys::load leaves at least one key");
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng
+            .try_fill_bytes(&mut nonce)
+            .expect("the OS random number generator works");
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(purpose, id).as_bytes()),
+            &mut sealed,
+        )
+        .expect("AES-GCM seals any cookie-sized input");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{id}.{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    pub fn open(&self, purpose: &str, value: &str) -> Result<Vec<u8>, Unsealed> {
+        let (id, body) = value.split_once('.').ok_or(Unsealed::Invalid)?;
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| Unsealed::Invalid)?;
+        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(Unsealed::Invalid);
+        }
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let (_, key) = keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .ok_or(Unsealed::UnknownKey)?;
+        let mut ciphertext = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| Unsealed::Invalid)?;
+        let plain = key
+            .open_in_place(
+                nonce,
+                Aad::from(aad(purpose, id).as_bytes()),
+                &mut ciphertext,
+            )
+            .map_err(|_| Unsealed::Invalid)?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn aad(purpose: &str, key_id: &str) -> String {
+    format!("gatehouse {purpose} {key_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: u8) -> CookieKeys {
+        let key = UnboundKey::new(&AES_256_GCM, &[secret; KEY_LEN]).unwrap();
+        CookieKeys {
+            keys: RwLock::new(vec![("k".into(), LessSafeKey::new(key))]),
+        }
+    }
+
+    #[test]
+    fn opens_what_it_sealed_and_nothing_else() {
+        let (a, b) = (keys(1), keys(2));
+        let sealed = a.seal("session", b"hello");
+        assert_eq!(a.open("session", &sealed).unwrap(), b"hello");
+        assert_eq!(b.open("session", &sealed), Err(Unsealed::Invalid));
+        assert_eq!(a.open("other", &sealed), Err(Unsealed::Invalid));
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(a
+            .open("session", std::str::from_utf8(&tampered).unwrap())
+            .is_err());
+        assert_eq!(
+            a.open("session", &sealed.replacen("k.", "x.", 1)),
+            Err(Unsealed::UnknownKey)
+        );
+        assert_eq!(a.open("session", "garbage"), Err(Unsealed::Invalid));
+    }
+}

@@ -1,0 +1,6 @@
+//! What browsers meet: sealed session cookies and the HTML pages of the login and consent
+//! steps.
+
+pub mod cookie_keys;
+pub mod pages;
+pub mod session;

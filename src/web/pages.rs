@@ -1,0 +1,99 @@
+//! The HTML pages (Askama templates in `templates/`) and the headers every page carries.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use askama::Template;
+
+/// Pages load nothing from anywhere and run no script; only their own inline style applies.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// One line on the consent page.
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub is_error: bool,
+}
+
+/// A page response: never cached (it may carry a CSRF token), never framed.
+pub fn page(status: StatusCode) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP));
+    response
+}
+
+/// Renders `template` into a page response.
+pub fn render(status: StatusCode, template: &impl Template) -> HttpResponse {
+    render_with(page(status), template)
+}
+
+/// Renders into `response` (which may carry cookies); a template that fails to render is a
+/// 500 rather than a panic.
+pub fn render_with(mut response: HttpResponseBuilder, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(body) => response.body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("internal error")
+        }
+    }
+}
+
+/// The error page: the user is told, nobody is redirected.
+pub fn error(status: StatusCode, message: &str) -> HttpResponse {
+    render(
+        status,
+        &MessagePage {
+            title: if status.is_server_error() {
+                "Something went wrong"
+            } else {
+                "This request cannot go on"
+            },
+            message,
+            is_error: true,
+        },
+    )
+}
+
+/// A 302 to the client (RFC 6749 §4.1.2), never cached.
+pub fn redirect(location: &str) -> HttpResponseBuilder {
+    let mut response = HttpResponse::Found();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response
+}

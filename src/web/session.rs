@@ -1,0 +1,135 @@
+//! The browser session: a sealed cookie (`cookie_keys`) holding a session id, the logged-in
+//! user if any, and the CSRF token every form must echo.
+//!
+//! A visitor gets an anonymous session (id and CSRF token only) with the first page, so even
+//! the login form is CSRF-protected. Logging in replaces it with a new id (no session
+//! fixation) recorded in `login_sessions`; logging out deletes that row, so a copied cookie
+//! dies with it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::cookie_keys::{CookieKeys, Unsealed};
+use crate::storage::{Database, StorageError};
+use crate::tokens::secret::random_id;
+
+pub const COOKIE_NAME: &str = "gatehouse_session";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// For a logged-in session, the `login_sessions` row.
+    pub sid: String,
+    /// The user, once logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    pub csrf: String,
+    pub exp: i64,
+}
+
+impl Session {
+    /// Whether a form's `csrf_token` is this session's, compared in constant time.
+    pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf.as_bytes())))
+    }
+}
+
+/// Seals and opens session cookies; one per server, shared by every request.
+pub struct BrowserSessions {
+    keys: CookieKeys,
+    ttl: i64,
+    secure: bool,
+    last_reload: AtomicI64,
+}
+
+impl BrowserSessions {
+    /// `secure` marks cookies Secure: the issuer is https.
+    pub fn new(keys: CookieKeys, ttl: i64, secure: bool) -> Self {
+        BrowserSessions {
+            keys,
+            ttl,
+            secure,
+            last_reload: AtomicI64::new(0),
+        }
+    }
+
+    /// A fresh session with no user.
+    pub fn anonymous(&self, now: i64) -> Session {
+        Session {
+            sid: random_id(16),
+            uid: None,
+            csrf: random_id(16),
+            exp: now + self.ttl,
+        }
+    }
+
+    /// A fresh session for a user who just logged in: new id, new CSRF token.
+    pub fn logged_in(&self, user_id: &str, now: i64) -> Session {
+        Session {
+            uid: Some(user_id.to_owned()),
+            ..self.anonymous(now)
+        }
+    }
+
+    /// The request's session, if its cookie opens and has not expired.
+    pub async fn read(&self, req: &HttpRequest, db: &Database, now: i64) -> Option<Session> {
+        let cookie = req.cookie(COOKIE_NAME)?;
+        let plain = match self.keys.open(COOKIE_NAME, cookie.value()) {
+            Err(Unsealed::UnknownKey) if self.may_reload(now) => {
+                // Maybe a key another instance just made: look once more, at most once a second.
+                if let Err(e) = self.reload(db).await {
+                    tracing::warn!(error = %e, "reloading cookie keys failed");
+                }
+                self.keys.open(COOKIE_NAME, cookie.value()).ok()?
+            }
+            opened => opened.ok()?,
+        };
+        let session: Session = serde_json::from_slice(&plain).ok()?;
+        (session.exp > now).then_some(session)
+    }
+
+    /// The `Set-Cookie` for `session`.
+    pub fn cookie(&self, session: &Session, now: i64) -> Cookie<'static> {
+        let plain = serde_json::to_vec(session).expect("a session serializes");
+        let mut cookie = self.base(self.keys.seal(COOKIE_NAME, &plain));
+        cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
+            (session.exp - now).max(0),
+        ));
+        cookie
+    }
+
+    /// The `Set-Cookie` that removes the session.
+    pub fn removal(&self) -> Cookie<'static> {
+        let mut cookie = self.base(String::new());
+        cookie.make_removal();
+        cookie
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        Cookie::build(COOKIE_NAME, value)
+            .path("/")
+            .http_only(true)
+            // Lax: the session comes along when a client's link brings the user to
+            // /authorize, but not on cross-site form posts.
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .finish()
+    }
+
+    fn may_reload(&self, now: i64) -> bool {
+        let last = self.last_reload.load(Ordering::Relaxed);
+        now > last
+            && self
+                .last_reload
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    async fn reload(&self, db: &Database) -> Result<(), StorageError> {
+        let stored = db.run(crate::storage::cookie_keys::all).await?;
+        self.keys.replace(stored)
+    }
+}
