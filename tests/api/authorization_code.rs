@@ -5,7 +5,9 @@ use serde_json::Value;
 use url::Url;
 
 use crate::browser::{pkce_pair, query_param, Browser, Landing, Page};
-use crate::helpers::{oauth_error, on_both_backends, spawn_app, Registered, TestApp};
+use crate::helpers::{
+    oauth_error, on_both_backends, spawn_app, spawn_app_configured, Registered, TestApp,
+};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const PASSWORD: &str = "correct horse battery";
@@ -473,4 +475,35 @@ on_both_backends! {
         assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("gatehouse_session="));
         assert!(res.text().await.unwrap().contains("name=\"password\""));
     }
+}
+
+#[actix_web::test]
+async fn the_consent_page_describes_each_scope_and_names_those_without_a_description() {
+    let config = "[scopes.descriptions]\n\"books:read\" = \"See the books on your shelves\"\n";
+    let app = spawn_app_configured(crate::helpers::TestDb::sqlite(), &[], Some(config)).await;
+    let client = app.register(&[
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "books:read",
+        "--scope",
+        "shelves",
+    ]);
+    app.create_role("reader", &["books:read", "shelves"]);
+    app.create_user("alice", PASSWORD, &["reader"]);
+    let browser = Browser::new(&app);
+    let login = browser
+        .open(&authorize_url(&client.id, "books:read shelves", None))
+        .await
+        .page();
+    let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
+    let items: Vec<String> = consent
+        .select_text("ul.scopes li")
+        .into_iter()
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        items,
+        vec!["See the books on your shelves books:read", "shelves"]
+    );
 }

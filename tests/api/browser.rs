@@ -75,6 +75,15 @@ impl Page {
         self.body.contains(text)
     }
 
+    /// The text of each element matching a CSS `selector`.
+    pub fn select_text(&self, selector: &str) -> Vec<String> {
+        let html = Html::parse_document(&self.body);
+        let selector = Selector::parse(selector).expect("a valid selector");
+        html.select(&selector)
+            .map(|e| e.text().collect::<String>())
+            .collect()
+    }
+
     /// The forms on the page, in document order.
     pub fn forms(&self) -> Vec<Form> {
         let html = Html::parse_document(&self.body);

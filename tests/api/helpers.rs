@@ -136,6 +136,20 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
 
 /// Starts the server with extra `GATEHOUSE_*` settings, as an operator would set them.
 pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_configured(db, extra, None).await
+}
+
+/// Starts the server with a `--config` file holding `config` (TOML), as well as `extra`.
+pub async fn spawn_app_configured(
+    db: TestDb,
+    extra: &[(&str, &str)],
+    config: Option<&str>,
+) -> TestApp {
+    let file = config.map(|text| {
+        let mut file = tempfile::NamedTempFile::new().expect("config file");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("config written");
+        file
+    });
     let mut env = vec![
         ("GATEHOUSE_DATABASE_URL".to_owned(), db.url.clone()),
         ("GATEHOUSE_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
@@ -148,7 +162,8 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
         ("GATEHOUSE_ACCOUNTS_BCRYPT_COST".to_owned(), "4".to_owned()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let settings = Settings::load_from(None, env.clone()).expect("test settings");
+    let settings =
+        Settings::load_from(file.as_ref().map(|f| f.path()), env.clone()).expect("test settings");
     let clock = Clock::default();
     let app = Application::build_with_clock(settings, clock.clone())
         .await

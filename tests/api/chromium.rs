@@ -1,0 +1,245 @@
+//! A real browser through the whole flow: headless Chromium, driven over WebDriver by
+//! chromedriver, opens the authorize URL, logs in, approves, and lands on the client's
+//! redirect URI with a code, which the client then exchanges with its PKCE verifier.
+//! A screenshot of each page goes to `target/tmp/browser/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
+//! the test says so and passes, unless `GATEHOUSE_TEST_REQUIRE_BROWSER=1` (set by CI).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::browser::{pkce_pair, query_param};
+use crate::helpers::{spawn_app_configured, TestDb};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+async fn start_driver() -> Option<Driver> {
+    let required = std::env::var("GATEHOUSE_TEST_REQUIRE_BROWSER").as_deref() == Ok("1");
+    let (Some(driver), Some(_)) = (tool("chromedriver"), tool("chromium")) else {
+        assert!(
+            !required,
+            "GATEHOUSE_TEST_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
+        );
+        eprintln!("skipped: install chromium and chromium-driver to run the browser test");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return Some(driver);
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer");
+}
+
+async fn chromium(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": tool("chromium").unwrap(),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--window-size=414,896"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// A stand-in for the third-party app: it only has to be there when the browser arrives.
+fn client_app() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/callback",
+            web::get().to(|| async { "The bookshop got your authorization." }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}/callback")
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+#[actix_web::test]
+async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let config = "[scopes.descriptions]\n\"books:read\" = \"See the books on your shelves\"\n";
+    let app = spawn_app_configured(TestDb::sqlite(), &[], Some(config)).await;
+    let redirect = client_app();
+    let created = app.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Bookshop",
+        "--redirect-uri",
+        &redirect,
+        "--scope",
+        "books:read",
+        "--scope",
+        "books:write",
+    ]);
+    let (client_id, secret) = (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    app.create_role("reader", &["books:read"]);
+    let user_id = app.create_user("alice", PASSWORD, &["reader"]);
+    let (verifier, challenge) = pkce_pair();
+    let authorize = format!(
+        "{}/authorize?{}",
+        app.address,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("scope", "books:read books:write")
+            .append_pair("state", "from-chromium")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish()
+    );
+
+    let browser = chromium(&driver).await;
+    browser.goto(&authorize).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    screenshot(&browser, "1-login.png").await;
+    assert!(browser.source().await.unwrap().contains("Bookshop"));
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let allow = browser
+        .wait()
+        .for_element(Locator::Css("button[name=decision][value=allow]"))
+        .await
+        .unwrap();
+    screenshot(&browser, "2-consent.png").await;
+    let consent = browser.source().await.unwrap();
+    assert!(consent.contains("Bookshop") && consent.contains("See the books on your shelves"));
+    assert!(
+        !consent.contains("books:write"),
+        "only what alice's roles allow is asked"
+    );
+    allow.click().await.unwrap();
+
+    for _ in 0..100 {
+        if browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&redirect)
+        {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let landed = browser.current_url().await.unwrap();
+    screenshot(&browser, "3-back-at-the-app.png").await;
+    browser.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&redirect), "landed on {landed}");
+    assert_eq!(
+        query_param(&landed, "state").as_deref(),
+        Some("from-chromium")
+    );
+    let code = query_param(&landed, "code").expect("a code");
+
+    let res = app
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ],
+            Some((&client_id, &secret)),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let (_, claims) = app.verify(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["scope"], "books:read");
+    assert!(tokens["refresh_token"].is_string());
+}
