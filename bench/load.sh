@@ -10,6 +10,9 @@
 #     contention  client-credentials p99 at 16 connections, alone and beside 20 concurrent
 #                 password logins (bcrypt cost 12): closed loop (saturation), then at fixed
 #                 rates of 5,000 and 10,000 requests/s (open loop, latency-corrected)
+#     code        authorization-code round trips (benches/code_flow_load.rs) at 1 and 8
+#                 connections: login + consent, login with remembered consent, and an
+#                 existing session; users hashed at BCRYPT_COST (default 12)
 #
 #   DURATION=30s bench/load.sh
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
@@ -24,6 +27,7 @@ duration=${DURATION:-10s}
 case "$mode" in
   token) levels=${LEVELS:-"1 16 64"} ;;
   introspect|refresh) levels=${LEVELS:-"16 64"} ;;
+  code) levels=${LEVELS:-"1 8"} ;;
   contention) levels=16 ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
@@ -31,6 +35,7 @@ esac
 command -v oha >/dev/null || cargo install oha --locked
 cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
+[ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
 bin=target/release/gatehouse
 
 work=$(mktemp -d)
@@ -112,6 +117,23 @@ case "$mode" in
       RATE=$RATE run 16 "$duration" | summarise "+20 logins"
       wait $logins
       summarise "logins" < "$work/logins.json"
+    done ;;
+  code)
+    cost=${BCRYPT_COST:-12}
+    users=${USERS:-160}
+    "$bin" role create bench --scope bench:read --json >/dev/null
+    echo "creating $users users at bcrypt cost $cost"
+    seq 0 $((users - 1)) | xargs -P "$(nproc)" -I{} sh -c \
+      "echo 'bench password' | GATEHOUSE_ACCOUNTS_BCRYPT_COST=$cost $bin user create user{} --role bench --json >/dev/null"
+    redirect=http://127.0.0.1:9/callback
+    printf '%-11s %5s %9s %9s %9s %9s %9s %9s %9s %6s\n' mode conns trips/s p50_ms p99_ms login_p50 login_p99 rest_p50 rest_p99 failed
+    for flow in consent remembered session; do
+      for c in $levels; do
+        # A client nobody has approved yet, so `consent` really asks.
+        app=$("$bin" client create --name "bench $flow $c" --redirect-uri $redirect --scope bench:read --json)
+        cargo bench --quiet --bench code_flow_load -- "http://$addr" "$(json_field client_id <<<"$app")" \
+          "$(json_field client_secret <<<"$app")" $redirect "$flow" user "$users" "bench password" "$c" "$secs"
+      done
     done ;;
 esac
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"

@@ -29,6 +29,7 @@ use super::request::FormRequest;
 use super::sessions::{self, SessionPolicy, Started};
 use super::{client_auth, GrantType, OAuthError, ScopeSet};
 use crate::storage::{authorization_codes, DbConnection, StorageError};
+use crate::tokens::secret::SecretHash;
 
 struct CodeEndpoint<'a> {
     registrar: &'a DbRegistrar<'a>,
@@ -122,9 +123,10 @@ pub fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     // Precise errors for the credentials first; oxide-auth reads them again itself.
     client_auth::credentials(request)?;
-    request.required("code")?;
+    let code = SecretHash::of(request.required("code")?.as_bytes());
     request.required("redirect_uri")?;
     let outcome = conn.transaction(|conn| {
+        authorization_codes::lock_for_exchange(conn, &code)?;
         let conn = RefCell::new(conn);
         let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode);
         let mut endpoint = CodeEndpoint {

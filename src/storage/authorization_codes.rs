@@ -63,6 +63,18 @@ pub enum Exchange {
     Unknown,
 }
 
+/// Starts an exchange's transaction with a write to the code's row, before anything is
+/// read. A deferred SQLite transaction that reads first cannot later upgrade to a writer once
+/// another writer has committed (`database is locked`, no waiting); writing first takes the
+/// write lock up front, and the busy timeout queues concurrent exchanges instead. On
+/// PostgreSQL it row-locks the code, so a replay waits for the exchange it races.
+pub fn lock_for_exchange(conn: &mut DbConnection, hash: &SecretHash) -> Result<(), StorageError> {
+    diesel::update(authorization_codes::table.find(hash.as_bytes().to_vec()))
+        .set(authorization_codes::used_at.eq(authorization_codes::used_at))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Claims the code for one exchange by `client_id`. Call inside the transaction that issues
 /// the tokens, and record them with [`record_issued`] before it commits. Another client's code
 /// is `Unknown` to this one and stays unused.

@@ -507,3 +507,23 @@ async fn the_consent_page_describes_each_scope_and_names_those_without_a_descrip
         vec!["See the books on your shelves books:read", "shelves"]
     );
 }
+
+on_both_backends! {
+    async fn concurrent_exchanges_of_different_codes_all_succeed(db) {
+        let s = setup(db, false).await;
+        let browser = Browser::new(&s.app);
+        let url = authorize_url(&s.client.id, "books:read", None);
+        let mut codes = vec![code_from(&approve(&browser, &url).await).await];
+        // Logged in, consent remembered: each visit comes straight back with a new code.
+        for _ in 0..23 {
+            codes.push(code_from(&browser.open(&url).await.left()).await);
+        }
+        let exchanges = codes.iter().map(|code| exchange(&s.app, &s.client, code, None));
+        let statuses: Vec<u16> = futures_util::future::join_all(exchanges)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(statuses, vec![200; 24]);
+    }
+}
