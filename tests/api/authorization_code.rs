@@ -527,3 +527,34 @@ on_both_backends! {
         assert_eq!(statuses, vec![200; 24]);
     }
 }
+
+on_both_backends! {
+    async fn a_second_instance_on_the_same_database_reads_the_session(db) {
+        let s = setup(db, false).await;
+        let second = spawn_app(s.app.db.share()).await;
+        let browser = Browser::new(&s.app);
+        let url = authorize_url(&s.client.id, "books:read", None);
+        let login = browser.open(&url).await.page();
+        log_in(&browser, &login, "alice", PASSWORD).await.page();
+
+        // The same cookie at the other instance: still logged in, so the consent page.
+        let res = reqwest::Client::new()
+            .get(second.url(&url))
+            .header("Cookie", browser.cookies())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("set-cookie").is_none(), "the session was accepted");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("name=\"decision\""), "{body}");
+    }
+
+    async fn the_session_cookie_is_secure_when_the_issuer_is_https(db) {
+        let app = crate::helpers::spawn_app_with(db, &[("GATEHOUSE_ISSUER", "https://auth.example")]).await;
+        let client = app.register(&["--redirect-uri", REDIRECT, "--scope", "books:read"]);
+        let res = app.get(&authorize_url(&client.id, "books:read", None)).await;
+        let cookie = res.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    }
+}
