@@ -7,6 +7,7 @@ use crate::accounts::password;
 use crate::oauth::{GrantType, ScopeSet};
 use crate::storage::accounts::{self, RoleRow, User};
 use crate::storage::clients::{self, Client};
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
 use crate::tokens::keys;
@@ -182,6 +183,7 @@ pub fn create_client(
         updated_at: now,
     };
     clients::insert(conn, &client)?;
+    admin_event(conn, EventKind::ClientRegistered, Some(&client.id), now);
     Ok(CreatedClient {
         client: ClientView::from(&client),
         client_secret: secret.map(|s| s.expose().to_owned()),
@@ -198,8 +200,9 @@ pub fn show_client(conn: &mut DbConnection, id: &str) -> Result<ClientView, Admi
         .ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))
 }
 
-pub fn delete_client(conn: &mut DbConnection, id: &str) -> Result<(), AdminError> {
+pub fn delete_client(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), AdminError> {
     if clients::delete(conn, id)? {
+        admin_event(conn, EventKind::ClientDeleted, Some(id), now);
         Ok(())
     } else {
         Err(AdminError::NoSuchClient(id.to_owned()))
@@ -222,7 +225,18 @@ pub fn rotate_client_secret(
     if !clients::set_secret(conn, id, &secret.hash(), now)? {
         return Err(AdminError::NoSuchClient(id.to_owned()));
     }
+    admin_event(conn, EventKind::ClientSecretRotated, Some(id), now);
     Ok(secret.expose().to_owned())
+}
+
+/// Records what an administrator changed, with the CLI as the actor.
+fn admin_event(conn: &mut DbConnection, kind: EventKind, client_id: Option<&str>, now: i64) {
+    let event = Event {
+        actor: Some(security_events::ADMIN),
+        client_id,
+        ..Event::default()
+    };
+    security_events::record_or_log(conn, kind, &event, now);
 }
 
 /// A signing key as `keys list` shows it.
@@ -270,6 +284,12 @@ pub fn rotate_keys(
 ) -> Result<KeyView, AdminError> {
     let key = keys::rotate(conn, access_token_ttl_secs, now)?;
     let kid = key.kid.clone();
+    let event = Event {
+        actor: Some(security_events::ADMIN),
+        detail: Some(&kid),
+        ..Event::default()
+    };
+    security_events::record_or_log(conn, EventKind::SigningKeyRotated, &event, now);
     Ok(KeyView::of(key, now, Some(&kid)))
 }
 

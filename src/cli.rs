@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::admin::{self, AdminError, ClientSpec};
 use crate::settings::{LogSettings, Settings, SettingsError};
 use crate::startup::{pool_options, Application, StartupError};
-use crate::storage::{unix_now, Database, DbConnection, StorageError};
+use crate::storage::{security_events, unix_now, Database, DbConnection, StorageError};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -49,6 +49,18 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The security event log, oldest first (at most the newest --limit events).
+    Events {
+        /// Only events whose actor is this user id or typed username ("admin" for the CLI).
+        #[arg(long, value_name = "U")]
+        user: Option<String>,
+        /// Only events at or after T: unix seconds, RFC 3339 (2026-11-23T10:00:00Z), or an
+        /// age such as 30m, 12h or 7d.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +132,34 @@ pub enum CliError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error("--since {0}: expected unix seconds, an RFC 3339 time or an age like 30m, 12h, 7d")]
+    BadSince(String),
+}
+
+/// `--since`: unix seconds, an RFC 3339 time, or an age (`90s`, `30m`, `12h`, `7d`) before `now`.
+fn parse_since(text: &str, now: i64) -> Result<i64, CliError> {
+    let bad = || CliError::BadSince(text.to_owned());
+    if let Ok(secs) = text.parse::<i64>() {
+        return Ok(secs);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp());
+    }
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (amount, unit) = text.split_at(split);
+    let amount: i64 = amount.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(bad()),
+    };
+    amount
+        .checked_mul(unit)
+        .filter(|age| *age >= 0)
+        .map(|age| now - age)
+        .ok_or_else(bad)
 }
 
 /// Runs the parsed command line.
@@ -197,6 +237,34 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 format!("id: {}\nusername: {}", user.id, user.username)
             });
         }
+        Command::Events { user, since, limit } => {
+            let since = since.map(|t| parse_since(&t, now)).transpose()?;
+            let events = security_events::list(conn, user.as_deref(), since, limit.max(1))?;
+            out.print(&events, || {
+                events
+                    .iter()
+                    .map(|e| {
+                        let at = chrono::DateTime::from_timestamp(e.at, 0)
+                            .map_or_else(|| e.at.to_string(), |t| t.to_rfc3339());
+                        let field = |name: &str, v: &Option<String>| {
+                            v.as_ref()
+                                .map(|v| format!(" {name}={v}"))
+                                .unwrap_or_default()
+                        };
+                        format!(
+                            "{at} {} {}{}{}{}{}",
+                            e.kind,
+                            e.outcome,
+                            field("actor", &e.actor),
+                            field("client", &e.client_id),
+                            field("ip", &e.ip),
+                            field("detail", &e.detail.as_ref().map(|d| format!("{d:?}"))),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
             let key = admin::rotate_keys(conn, ttl, now)?;
@@ -249,7 +317,7 @@ fn client_command(
             out.print(&client, || describe(&client));
         }
         ClientCommand::Delete { id } => {
-            admin::delete_client(conn, &id)?;
+            admin::delete_client(conn, &id, now)?;
             out.print(&serde_json::json!({ "deleted": id }), || {
                 format!("deleted client {id}")
             });

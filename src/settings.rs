@@ -88,6 +88,7 @@ pub struct ScopeSettings {
 pub struct HousekeepingSettings {
     pub interval_secs: u64,
     pub batch_size: i64,
+    pub event_retention_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +181,9 @@ impl Settings {
         }
         if self.accounts.login_session_ttl_secs <= 0 {
             return invalid("accounts.login_session_ttl_secs must be positive");
+        }
+        if self.housekeeping.event_retention_days <= 0 {
+            return invalid("housekeeping.event_retention_days must be positive");
         }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");

@@ -17,8 +17,8 @@ use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{
-    authorization_codes, login_sessions, refresh_tokens, unix_now, Database, DbConnection,
-    PoolOptions, StorageError,
+    authorization_codes, login_sessions, refresh_tokens, security_events, unix_now, Database,
+    DbConnection, PoolOptions, StorageError,
 };
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
@@ -210,6 +210,7 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
 fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
     let batch = settings.housekeeping.batch_size;
+    let event_retention = settings.housekeeping.event_retention_days * 86400;
     // A revoked family matters only while access tokens that name it may be alive.
     let retention =
         settings.tokens.access_token_ttl_secs + crate::tokens::keys::PUBLISH_LEEWAY_SECS;
@@ -223,7 +224,8 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
                     // A spent code stays as long as the access token it bought, so a late
                     // replay can still revoke what it issued.
                     + authorization_codes::purge_expired(conn, now, retention, batch)?
-                    + login_sessions::purge_expired(conn, now, batch)?)
+                    + login_sessions::purge_expired(conn, now, batch)?
+                    + security_events::purge_before(conn, now - event_retention, batch)?)
             };
             match db.run(purge).await {
                 Ok(0) => {}

@@ -131,7 +131,7 @@ pub fn grant(
         let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode);
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,
-            authorizer: DbAuthorizer::exchanging(&conn, &registrar, now),
+            authorizer: DbAuthorizer::exchanging(&conn, &registrar, request.ip(), now),
             issuer: SessionIssuer {
                 conn: &conn,
                 registrar: &registrar,

@@ -9,6 +9,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
 use super::registrar::{DbRegistrar, SharedConn};
 use crate::storage::authorization_codes::{self, Exchange, NewCode, StoredCode};
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::StorageError;
 use crate::tokens::secret::{PlainSecret, SecretHash};
 
@@ -29,6 +30,8 @@ pub struct DbAuthorizer<'a> {
     registrar: Option<&'a DbRegistrar<'a>>,
     now: i64,
     ttl: i64,
+    /// The requester's address, for the security event log.
+    ip: Option<&'a str>,
     exchanged: Option<SecretHash>,
     rejection: Option<CodeRejection>,
 }
@@ -41,15 +44,22 @@ impl<'a> DbAuthorizer<'a> {
             registrar: None,
             now,
             ttl,
+            ip: None,
             exchanged: None,
             rejection: None,
         }
     }
 
     /// For the token endpoint, which exchanges codes for `registrar`'s client.
-    pub fn exchanging(conn: SharedConn<'a>, registrar: &'a DbRegistrar<'a>, now: i64) -> Self {
+    pub fn exchanging(
+        conn: SharedConn<'a>,
+        registrar: &'a DbRegistrar<'a>,
+        ip: Option<&'a str>,
+        now: i64,
+    ) -> Self {
         DbAuthorizer {
             registrar: Some(registrar),
+            ip,
             ..Self::issuing(conn, now, 0)
         }
     }
@@ -109,11 +119,25 @@ impl Authorizer for DbAuthorizer<'_> {
             authorization_codes::exchange(&mut self.conn.borrow_mut(), &hash, &client_id, self.now);
         let stored = match exchange {
             Ok(Exchange::Won(stored)) => stored,
-            Ok(Exchange::Replayed) => {
+            Ok(Exchange::Replayed { user_id }) => {
                 tracing::warn!(
                     security_event = "authorization_code_replay",
                     client_id = %client_id,
                     "an authorization code was presented again; its tokens are revoked"
+                );
+                let event = Event {
+                    actor: Some(&user_id),
+                    client_id: Some(&client_id),
+                    ip: self.ip,
+                    detail: Some(
+                        "an authorization code was presented again; its tokens are revoked",
+                    ),
+                };
+                security_events::record_or_log(
+                    &mut self.conn.borrow_mut(),
+                    EventKind::AuthorizationCodeReplay,
+                    &event,
+                    self.now,
                 );
                 self.reject(CodeRejection::Replayed);
                 return Ok(None);

@@ -10,6 +10,7 @@ use super::request::FormRequest;
 use super::sessions::SessionPolicy;
 use super::{client_auth, GrantType, OAuthError, ScopeSet};
 use crate::storage::refresh_tokens::{self, Rotation, RotationPolicy};
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{accounts, DbConnection};
 use crate::tokens::secret::{PlainSecret, SecretHash};
 
@@ -80,6 +81,13 @@ pub fn grant(
                 client_id = %client.id,
                 "a rotated refresh token was presented again; its whole family is revoked"
             );
+            let event = Event {
+                actor: Some(&stored.user_id),
+                client_id: Some(&client.id),
+                ip: request.ip(),
+                detail: Some("a rotated refresh token was presented again; its family is revoked"),
+            };
+            security_events::record_or_log(conn, EventKind::RefreshTokenReuse, &event, now);
             Err(invalid())
         }
         Rotation::Invalid => Err(invalid()),

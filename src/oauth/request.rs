@@ -42,6 +42,8 @@ impl std::fmt::Debug for BasicCredentials {
 pub struct FormRequest {
     params: HashMap<String, String>,
     basic: Option<BasicCredentials>,
+    /// The peer's IP address, for the security event log.
+    ip: Option<String>,
 }
 
 impl std::fmt::Debug for FormRequest {
@@ -82,11 +84,17 @@ impl FormRequest {
         self.basic.as_ref()
     }
 
+    /// The address the request came from (the TCP peer).
+    pub fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
+    }
+
     /// Builds a request from a body and an optional `Authorization` header value.
     pub fn parse(body: &[u8], authorization: Option<&[u8]>) -> Result<Self, OAuthError> {
         Ok(FormRequest {
             params: parse_form(body)?,
             basic: authorization.map(parse_basic).transpose()?,
+            ip: None,
         })
     }
 }
@@ -213,6 +221,7 @@ impl FromRequest for FormRequest {
                 _ => Ok(()),
             }
         };
+        let ip = req.peer_addr().map(|a| a.ip().to_string());
         let mut payload = payload.take();
         Box::pin(async move {
             early?;
@@ -225,7 +234,9 @@ impl FromRequest for FormRequest {
                 }
                 body.extend_from_slice(&chunk);
             }
-            FormRequest::parse(&body, authorization.as_deref())
+            let mut request = FormRequest::parse(&body, authorization.as_deref())?;
+            request.ip = ip;
+            Ok(request)
         })
     }
 }

@@ -5,6 +5,7 @@ use super::issuer::Minter;
 use super::request::FormRequest;
 use super::{client_auth, ErrorCode, OAuthError};
 use crate::storage::refresh_tokens;
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::DbConnection;
 use crate::tokens::jwt;
 use crate::tokens::secret::SecretHash;
@@ -50,6 +51,13 @@ pub fn revoke(
             return Err(not_yours());
         }
         refresh_tokens::revoke_family(conn, &stored.family_id, now)?;
+        let event = Event {
+            actor: Some(&stored.user_id),
+            client_id: Some(&client.id),
+            ip: request.ip(),
+            detail: Some("revoked by the client (RFC 7009)"),
+        };
+        security_events::record_or_log(conn, EventKind::RefreshFamilyRevoked, &event, now);
     }
     Ok(())
 }

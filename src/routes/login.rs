@@ -12,6 +12,7 @@ use crate::oauth::authorization;
 use crate::oauth::request::FormRequest;
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{accounts, login_sessions};
 use crate::web::pages::{self, LoginPage, MessagePage};
 use crate::web::session::Session;
@@ -83,7 +84,25 @@ pub async fn login(
     // Unknown user and wrong password: the same answer after the same bcrypt work.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, hash).await;
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let client_id = asked.client.id.clone();
     let Some(user) = user.filter(|_| verified) else {
+        let typed = username.clone();
+        let recorded = state
+            .db
+            .run(move |conn| {
+                let event = Event {
+                    actor: Some(&typed),
+                    client_id: Some(&client_id),
+                    ip: ip.as_deref(),
+                    detail: None,
+                };
+                security_events::record(conn, EventKind::LoginFailed, &event, now)
+            })
+            .await;
+        if let Err(e) = recorded {
+            return storage_failed(&e);
+        }
         return again(StatusCode::OK, BAD_LOGIN);
     };
 
@@ -92,13 +111,15 @@ pub async fn login(
     let stored = state
         .db
         .run(move |conn| {
-            login_sessions::start(
-                conn,
-                &record.sid,
-                record.uid.as_deref().unwrap_or_default(),
-                now,
-                record.exp,
-            )
+            let user_id = record.uid.as_deref().unwrap_or_default();
+            login_sessions::start(conn, &record.sid, user_id, now, record.exp)?;
+            let event = Event {
+                actor: Some(user_id),
+                client_id: Some(&client_id),
+                ip: ip.as_deref(),
+                detail: None,
+            };
+            security_events::record(conn, EventKind::LoginSucceeded, &event, now)
         })
         .await;
     if let Err(e) = stored {

@@ -57,7 +57,9 @@ pub enum Exchange {
     /// This exchange won the code.
     Won(StoredCode),
     /// The code was exchanged before; whatever that exchange issued is now revoked.
-    Replayed,
+    Replayed {
+        user_id: String,
+    },
     /// Past its expiry.
     Expired,
     Unknown,
@@ -115,9 +117,11 @@ pub fn exchange(
         Some((code, _)) if code.client_id != client_id => Exchange::Unknown,
         None => Exchange::Unknown,
         Some((code, _)) if won => Exchange::Won(code),
-        Some((_, Some(_))) => {
+        Some((code, Some(_))) => {
             revoke_issued(conn, &key, now)?;
-            Exchange::Replayed
+            Exchange::Replayed {
+                user_id: code.user_id,
+            }
         }
         Some((_, None)) => Exchange::Expired,
     })

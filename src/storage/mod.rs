@@ -14,6 +14,7 @@ pub mod login_sessions;
 pub mod migrations;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod security_events;
 pub mod signing_keys;
 
 use std::time::Duration;

@@ -125,6 +125,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    security_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        outcome -> Text,
+        actor -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -143,4 +156,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     login_sessions,
     cookie_keys,
+    security_events,
 );

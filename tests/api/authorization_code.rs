@@ -10,18 +10,18 @@ use crate::helpers::{
 };
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A third-party app, a reader role and a user who holds it.
-struct Setup {
-    app: TestApp,
-    client: Registered,
-    user_id: String,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub client: Registered,
+    pub user_id: String,
 }
 
 /// Registers a client for `books:read books:write` and a user whose role allows only
 /// `books:read`.
-async fn setup(db: crate::helpers::TestDb, public: bool) -> Setup {
+pub(crate) async fn setup(db: crate::helpers::TestDb, public: bool) -> Setup {
     let app = spawn_app(db).await;
     let mut args = vec![
         "--redirect-uri",
@@ -45,7 +45,7 @@ async fn setup(db: crate::helpers::TestDb, public: bool) -> Setup {
 }
 
 /// An authorization request URL.
-fn authorize_url(client_id: &str, scope: &str, challenge: Option<&str>) -> String {
+pub(crate) fn authorize_url(client_id: &str, scope: &str, challenge: Option<&str>) -> String {
     let mut url = Url::parse("http://gatehouse/authorize").unwrap();
     {
         let mut q = url.query_pairs_mut();
@@ -63,7 +63,12 @@ fn authorize_url(client_id: &str, scope: &str, challenge: Option<&str>) -> Strin
 }
 
 /// Logs in on the login page, answering with `username` and `password`.
-async fn log_in(browser: &Browser, login: &Page, username: &str, password: &str) -> Landing {
+pub(crate) async fn log_in(
+    browser: &Browser,
+    login: &Page,
+    username: &str,
+    password: &str,
+) -> Landing {
     let form = login
         .form_with("password")
         .with("username", username)
@@ -72,7 +77,7 @@ async fn log_in(browser: &Browser, login: &Page, username: &str, password: &str)
 }
 
 /// Runs the browser part of the flow to the redirect back, allowing on the consent page.
-async fn approve(browser: &Browser, authorize: &str) -> Url {
+pub(crate) async fn approve(browser: &Browser, authorize: &str) -> Url {
     let login = browser.open(authorize).await.page();
     let consent = log_in(browser, &login, "alice", PASSWORD).await.page();
     browser
@@ -81,7 +86,7 @@ async fn approve(browser: &Browser, authorize: &str) -> Url {
         .left()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     client: &Registered,
     code: &str,
@@ -103,7 +108,7 @@ async fn exchange(
     }
 }
 
-async fn code_from(url: &Url) -> String {
+pub(crate) async fn code_from(url: &Url) -> String {
     assert!(url.as_str().starts_with(REDIRECT), "{url}");
     assert_eq!(query_param(url, "state").as_deref(), Some("st4te"));
     assert_eq!(query_param(url, "error"), None, "{url}");

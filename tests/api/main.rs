@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod events;
 mod housekeeping;
 mod introspection;
 mod keys;

@@ -1,0 +1,141 @@
+//! The security event log: one row per thing an administrator may need to find later.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::security_events;
+use super::{DbConnection, StorageError};
+
+/// What happened. The names are what `gatehouse events` shows and filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    LoginSucceeded,
+    LoginFailed,
+    RefreshTokenReuse,
+    RefreshFamilyRevoked,
+    AuthorizationCodeReplay,
+    ClientRegistered,
+    ClientDeleted,
+    ClientSecretRotated,
+    SigningKeyRotated,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LoginSucceeded => "login_succeeded",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::RefreshTokenReuse => "refresh_token_reuse",
+            EventKind::RefreshFamilyRevoked => "refresh_family_revoked",
+            EventKind::AuthorizationCodeReplay => "authorization_code_replay",
+            EventKind::ClientRegistered => "client_registered",
+            EventKind::ClientDeleted => "client_deleted",
+            EventKind::ClientSecretRotated => "client_secret_rotated",
+            EventKind::SigningKeyRotated => "signing_key_rotated",
+        }
+    }
+
+    /// Whether the event records something refused or detected, rather than done.
+    fn outcome(self) -> &'static str {
+        match self {
+            EventKind::LoginFailed
+            | EventKind::RefreshTokenReuse
+            | EventKind::AuthorizationCodeReplay => "failure",
+            _ => "success",
+        }
+    }
+}
+
+/// An event to record. Every field is for people to read; none may hold a secret.
+#[derive(Debug, Clone, Default)]
+pub struct Event<'a> {
+    pub actor: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// The actor of admin commands.
+pub const ADMIN: &str = "admin";
+
+/// Longest text kept from what a visitor typed (a username field may hold anything).
+const MAX_TYPED: usize = 64;
+
+pub fn record(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    event: &Event<'_>,
+    at: i64,
+) -> Result<(), StorageError> {
+    let clip = |s: &str| s.chars().take(MAX_TYPED).collect::<String>();
+    diesel::insert_into(security_events::table)
+        .values((
+            security_events::at.eq(at),
+            security_events::kind.eq(kind.as_str()),
+            security_events::outcome.eq(kind.outcome()),
+            security_events::actor.eq(event.actor.map(clip)),
+            security_events::client_id.eq(event.client_id.map(clip)),
+            security_events::ip.eq(event.ip),
+            security_events::detail.eq(event.detail),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records an event where failing to record must not fail the request: the failure is logged.
+pub fn record_or_log(conn: &mut DbConnection, kind: EventKind, event: &Event<'_>, at: i64) {
+    if let Err(e) = record(conn, kind, event, at) {
+        tracing::error!(error = %e, kind = kind.as_str(), "could not record a security event");
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Queryable)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub actor: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Events, oldest first: all, or those whose actor is `actor`, at or after `since`.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: Option<&str>,
+    since: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StorageError> {
+    let mut query = security_events::table.into_boxed();
+    if let Some(actor) = actor {
+        query = query.filter(security_events::actor.eq(actor.to_owned()));
+    }
+    if let Some(since) = since {
+        query = query.filter(security_events::at.ge(since));
+    }
+    let mut newest: Vec<StoredEvent> = query
+        .order((security_events::at.desc(), security_events::id.desc()))
+        .limit(limit)
+        .load(conn)?;
+    newest.reverse();
+    Ok(newest)
+}
+
+/// Deletes up to `batch` events older than `before`.
+pub fn purge_before(
+    conn: &mut DbConnection,
+    before: i64,
+    batch: i64,
+) -> Result<usize, StorageError> {
+    let old = security_events::table
+        .select(security_events::id)
+        .filter(security_events::at.lt(before))
+        .limit(batch)
+        .load::<i64>(conn)?;
+    Ok(
+        diesel::delete(security_events::table.filter(security_events::id.eq_any(&old)))
+            .execute(conn)?,
+    )
+}
