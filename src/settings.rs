@@ -22,6 +22,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
     pub accounts: AccountSettings,
+    pub limits: LimitSettings,
     pub housekeeping: HousekeepingSettings,
     pub scopes: ScopeSettings,
     pub log: LogSettings,
@@ -33,6 +34,7 @@ pub struct ServerSettings {
     pub listen: String,
     pub issuer: String,
     pub body_limit_bytes: usize,
+    pub trust_forwarded_for: bool,
     pub workers: usize,
     pub blocking_threads: usize,
 }
@@ -74,6 +76,29 @@ pub struct AccountSettings {
     pub min_password_length: usize,
     pub password_hash_threads: usize,
     pub login_session_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub login_failures_per_account: i64,
+    pub login_failures_per_ip: i64,
+    pub client_auth_failures: i64,
+    pub base_delay_secs: i64,
+    pub max_delay_secs: i64,
+    pub forget_after_secs: i64,
+}
+
+impl LimitSettings {
+    /// The back-off after `threshold` failures.
+    pub fn policy(&self, threshold: i64) -> crate::storage::throttles::Policy {
+        crate::storage::throttles::Policy {
+            threshold,
+            base_delay_secs: self.base_delay_secs,
+            max_delay_secs: self.max_delay_secs,
+            forget_after_secs: self.forget_after_secs,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +206,20 @@ impl Settings {
         }
         if self.accounts.login_session_ttl_secs <= 0 {
             return invalid("accounts.login_session_ttl_secs must be positive");
+        }
+        let l = &self.limits;
+        if [
+            l.login_failures_per_account,
+            l.login_failures_per_ip,
+            l.client_auth_failures,
+        ]
+        .iter()
+        .any(|n| *n < 1)
+            || l.base_delay_secs < 1
+            || l.max_delay_secs < l.base_delay_secs
+            || l.forget_after_secs < 1
+        {
+            return invalid("limits: thresholds and delays must be at least 1, max_delay_secs at least base_delay_secs");
         }
         if self.housekeeping.event_retention_days <= 0 {
             return invalid("housekeeping.event_retention_days must be positive");

@@ -12,13 +12,14 @@ use actix_web::{web, App, HttpServer};
 use crate::accounts::password::PasswordChecker;
 use crate::clock::Clock;
 use crate::oauth::issuer::Minter;
-use crate::oauth::request::BodyLimit;
+use crate::oauth::request::{BodyLimit, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
+use crate::storage::throttles::Policy;
 use crate::storage::{
-    authorization_codes, login_sessions, refresh_tokens, security_events, unix_now, Database,
-    DbConnection, PoolOptions, StorageError,
+    authorization_codes, login_sessions, refresh_tokens, security_events, throttles, unix_now,
+    Database, DbConnection, PoolOptions, StorageError,
 };
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
@@ -38,6 +39,16 @@ pub struct AppState {
     pub scope_descriptions: BTreeMap<String, String>,
     /// Lifetime of authorization codes, in seconds.
     pub code_ttl: i64,
+    /// Back-off for failed client authentications per client id.
+    pub client_limits: Policy,
+    /// Back-off for failed logins per username and per IP address.
+    pub login_limits: LoginLimits,
+}
+
+/// The two back-offs of the login form.
+pub struct LoginLimits {
+    pub account: Policy,
+    pub ip: Policy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +151,18 @@ impl Application {
             ),
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
+            client_limits: settings.limits.policy(settings.limits.client_auth_failures),
+            login_limits: LoginLimits {
+                account: settings
+                    .limits
+                    .policy(settings.limits.login_failures_per_account),
+                ip: settings
+                    .limits
+                    .policy(settings.limits.login_failures_per_ip),
+            },
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
+        let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -157,6 +178,7 @@ impl Application {
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(body_limit)
+                .app_data(forwarded)
                 .configure(routes::configure)
         });
         let (workers, blocking) = thread_counts(&settings);
@@ -211,6 +233,7 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
     let batch = settings.housekeeping.batch_size;
     let event_retention = settings.housekeeping.event_retention_days * 86400;
+    let forget = settings.limits.forget_after_secs;
     // A revoked family matters only while access tokens that name it may be alive.
     let retention =
         settings.tokens.access_token_ttl_secs + crate::tokens::keys::PUBLISH_LEEWAY_SECS;
@@ -225,7 +248,8 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
                     // replay can still revoke what it issued.
                     + authorization_codes::purge_expired(conn, now, retention, batch)?
                     + login_sessions::purge_expired(conn, now, batch)?
-                    + security_events::purge_before(conn, now - event_retention, batch)?)
+                    + security_events::purge_before(conn, now - event_retention, batch)?
+                    + throttles::purge_stale(conn, now - forget, now, batch)?)
             };
             match db.run(purge).await {
                 Ok(0) => {}

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     InvalidScope,
     /// Something failed on our side; the request may be retried.
     ServerError,
+    /// Too many failed attempts: wait and retry (answered with 429 and `Retry-After`).
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -45,6 +48,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -62,6 +66,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
     status: StatusCode,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +82,7 @@ impl OAuthError {
             code,
             description: description.into(),
             status: code.status(),
+            retry_after: None,
         }
     }
 
@@ -108,6 +115,20 @@ impl OAuthError {
         OAuthError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             ..Self::invalid_request(format!("this endpoint only accepts {allowed}"))
+        }
+    }
+
+    /// Too many failed client authentications: 429 with `Retry-After`.
+    pub fn too_many_failures(retry_after: i64) -> Self {
+        OAuthError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "too many failed attempts; retry after {} seconds",
+                    retry_after.max(1)
+                ),
+            )
         }
     }
 
@@ -149,6 +170,9 @@ impl ResponseError for OAuthError {
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
+        if let Some(secs) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
         if self.code == ErrorCode::InvalidClient {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
         }

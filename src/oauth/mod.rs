@@ -6,6 +6,7 @@ pub mod authorization_code;
 pub mod authorizer;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod client_throttle;
 pub mod error;
 mod grant_type;
 pub mod introspection;

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::issuer::TokenResponse;
 use super::request::FormRequest;
-use super::{client_auth, sessions, GrantType, OAuthError, ScopeSet};
+use super::{client_auth, client_throttle, sessions, GrantType, OAuthError, ScopeSet};
 use crate::startup::AppState;
 use crate::storage::accounts;
 
@@ -18,13 +18,17 @@ pub async fn grant(
     let password = request.required("password")?.to_owned();
     let requested = request.scope()?;
 
+    let limits = state.clone();
     let (client, user) = state
         .db
         .run(move |conn| {
-            let client = client_auth::authenticate(conn, &request, true)?;
-            client_auth::require_grant(&client, GrantType::Password)?;
-            let user = accounts::find_user_by_name(conn, &username)?;
-            Ok::<_, OAuthError>((client, user))
+            let now = limits.clock.now();
+            client_throttle::guarded(conn, &request, &limits.client_limits, now, |conn| {
+                let client = client_auth::authenticate(conn, &request, true)?;
+                client_auth::require_grant(&client, GrantType::Password)?;
+                let user = accounts::find_user_by_name(conn, &username)?;
+                Ok((client, user))
+            })
         })
         .await?;
     // The scope must be within the client's registration before any password is checked.

@@ -22,6 +22,26 @@ use super::OAuthError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// Whether a reverse proxy in front of gatehouse reports the client's address in
+/// `X-Forwarded-For` (from configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor(pub bool);
+
+/// The address a request came from: the TCP peer, or behind a trusted proxy the last address
+/// in `X-Forwarded-For` (the one that proxy added; earlier ones are the client's to forge).
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    let trusted = req.app_data::<TrustForwardedFor>().is_some_and(|t| t.0);
+    let forwarded = trusted
+        .then(|| req.headers().get_all("x-forwarded-for").last())
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map(|ip| ip.to_string())
+}
+
 /// Credentials from an HTTP Basic header (`client_secret_basic`, RFC 6749 §2.3.1).
 #[derive(Clone)]
 pub struct BasicCredentials {
@@ -221,7 +241,7 @@ impl FromRequest for FormRequest {
                 _ => Ok(()),
             }
         };
-        let ip = req.peer_addr().map(|a| a.ip().to_string());
+        let ip = client_ip(req);
         let mut payload = payload.take();
         Box::pin(async move {
             early?;

@@ -4,16 +4,19 @@
 //! starts a new session (new id, new CSRF token) and sends the browser back to
 //! `/authorize` with the same request, which now shows the consent page.
 
+use std::sync::Arc;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
+use crate::accounts::login_attempts::LoginKeys;
 use crate::oauth::authorization;
-use crate::oauth::request::FormRequest;
+use crate::oauth::request::{client_ip, FormRequest};
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::{accounts, login_sessions};
+use crate::storage::{accounts, login_sessions, StorageError};
 use crate::web::pages::{self, LoginPage, MessagePage};
 use crate::web::session::Session;
 
@@ -22,6 +25,9 @@ pub const LOGOUT_PATH: &str = "/logout";
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
 const BAD_LOGIN: &str = "Incorrect username or password.";
+const MISSING: &str = "Enter your username and password.";
+/// The same for a blocked username and a blocked address, known or not.
+const TOO_MANY: &str = "Too many failed sign-in attempts. Wait a little, then try again.";
 
 pub async fn login(
     req: HttpRequest,
@@ -51,9 +57,9 @@ pub async fn login(
         Err(refusal) => return refused(refusal),
     };
     let username = form.param("username").unwrap_or_default().to_owned();
-    let again = |status: StatusCode, error: &str| {
-        pages::render(
-            status,
+    let render = |response: actix_web::HttpResponseBuilder, error: &str| {
+        pages::render_with(
+            response,
             &LoginPage {
                 client_name: &asked.client.name,
                 action: &format!("{LOGIN_PATH}?{query}"),
@@ -64,31 +70,42 @@ pub async fn login(
         )
     };
     let Some(password) = form.param("password").map(str::to_owned) else {
-        return again(StatusCode::BAD_REQUEST, "Enter your username and password.");
+        return render(pages::page(StatusCode::BAD_REQUEST), MISSING);
     };
     if username.is_empty() {
-        return again(StatusCode::BAD_REQUEST, "Enter your username and password.");
+        return render(pages::page(StatusCode::BAD_REQUEST), MISSING);
     }
 
+    let ip = client_ip(&req);
+    let keys = Arc::new(LoginKeys::new(&username, ip.as_deref()));
     let found = {
-        let username = username.clone();
+        let (username, keys) = (username.clone(), keys.clone());
         state
             .db
-            .run(move |conn| accounts::find_user_by_name(conn, &username))
+            .run(move |conn| -> Result<_, StorageError> {
+                match keys.blocked(conn, now)? {
+                    Some(wait) => Ok(Err(wait)),
+                    None => Ok(Ok(accounts::find_user_by_name(conn, &username)?)),
+                }
+            })
             .await
     };
     let user = match found {
-        Ok(user) => user,
+        Ok(Ok(user)) => user,
+        Ok(Err(wait)) => {
+            let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
+            response.insert_header((header::RETRY_AFTER, wait.to_string()));
+            return render(response, TOO_MANY);
+        }
         Err(e) => return storage_failed(&e),
     };
     // Unknown user and wrong password: the same answer after the same bcrypt work.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, hash).await;
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
     let client_id = asked.client.id.clone();
     let Some(user) = user.filter(|_| verified) else {
-        let typed = username.clone();
-        let recorded = state
+        let (typed, keys, shared) = (username.clone(), keys.clone(), state.clone());
+        let counted = state
             .db
             .run(move |conn| {
                 let event = Event {
@@ -97,13 +114,13 @@ pub async fn login(
                     ip: ip.as_deref(),
                     detail: None,
                 };
-                security_events::record(conn, EventKind::LoginFailed, &event, now)
+                keys.failed(conn, &shared.login_limits, &event, now)
             })
             .await;
-        if let Err(e) = recorded {
+        if let Err(e) = counted {
             return storage_failed(&e);
         }
-        return again(StatusCode::OK, BAD_LOGIN);
+        return render(pages::page(StatusCode::OK), BAD_LOGIN);
     };
 
     let fresh = state.browser.logged_in(&user.id, now);
@@ -112,6 +129,7 @@ pub async fn login(
         .db
         .run(move |conn| {
             let user_id = record.uid.as_deref().unwrap_or_default();
+            keys.succeeded(conn)?;
             login_sessions::start(conn, &record.sid, user_id, now, record.exp)?;
             let event = Event {
                 actor: Some(user_id),

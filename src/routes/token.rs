@@ -4,12 +4,14 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use crate::oauth::client_throttle::guarded;
 use crate::oauth::request::FormRequest;
 use crate::oauth::{
     authorization_code, client_credentials, introspection, password_grant, refresh, revocation,
     ErrorCode, GrantType, OAuthError,
 };
 use crate::startup::AppState;
+use crate::storage::DbConnection;
 
 /// RFC 6749 §3.2: dispatch on `grant_type`.
 pub async fn token(
@@ -27,24 +29,20 @@ pub async fn token(
     let grant = grant_type.parse::<GrantType>().map_err(|_| unsupported())?;
     let shared = state.clone();
     let response = match grant {
-        GrantType::ClientCredentials => {
-            let flow = move |conn: &mut _| {
-                client_credentials::grant(&shared.minter, conn, &request, shared.clock.now())
-            };
-            state.db.run(flow).await?
-        }
-        GrantType::RefreshToken => {
-            let flow = move |conn: &mut _| {
-                let now = shared.clock.now();
-                refresh::grant(conn, &shared.minter, &shared.sessions, &request, now)
-            };
-            state.db.run(flow).await?
-        }
         GrantType::Password => password_grant::grant(state, request).await?,
-        GrantType::AuthorizationCode => {
-            let flow = move |conn: &mut _| {
-                let now = shared.clock.now();
-                authorization_code::grant(conn, &shared.minter, &shared.sessions, &request, now)
+        grant => {
+            let flow = move |conn: &mut DbConnection| {
+                let s = &shared;
+                let now = s.clock.now();
+                guarded(conn, &request, &s.client_limits, now, |conn| match grant {
+                    GrantType::ClientCredentials => {
+                        client_credentials::grant(&s.minter, conn, &request, now)
+                    }
+                    GrantType::RefreshToken => {
+                        refresh::grant(conn, &s.minter, &s.sessions, &request, now)
+                    }
+                    _ => authorization_code::grant(conn, &s.minter, &s.sessions, &request, now),
+                })
             };
             state.db.run(flow).await?
         }
@@ -61,7 +59,10 @@ pub async fn introspect(
     let answer = state
         .db
         .run(move |conn| {
-            introspection::introspect(conn, &shared.minter, &request, shared.clock.now())
+            let now = shared.clock.now();
+            guarded(conn, &request, &shared.client_limits, now, |conn| {
+                introspection::introspect(conn, &shared.minter, &request, now)
+            })
         })
         .await?;
     Ok(no_store(HttpResponse::Ok()).json(answer))
@@ -75,7 +76,12 @@ pub async fn revoke(
     let shared = state.clone();
     state
         .db
-        .run(move |conn| revocation::revoke(conn, &shared.minter, &request, shared.clock.now()))
+        .run(move |conn| {
+            let now = shared.clock.now();
+            guarded(conn, &request, &shared.client_limits, now, |conn| {
+                revocation::revoke(conn, &shared.minter, &request, now)
+            })
+        })
         .await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

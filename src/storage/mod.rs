@@ -16,6 +16,7 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod security_events;
 pub mod signing_keys;
+pub mod throttles;
 
 use std::time::Duration;
 

@@ -138,6 +138,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    throttles (key) {
+        key -> Text,
+        failures -> BigInt,
+        last_failure_at -> BigInt,
+        blocked_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -157,4 +166,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_sessions,
     cookie_keys,
     security_events,
+    throttles,
 );

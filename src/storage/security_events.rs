@@ -18,6 +18,8 @@ pub enum EventKind {
     ClientDeleted,
     ClientSecretRotated,
     SigningKeyRotated,
+    /// A username, IP address or client id has to wait after too many failures.
+    Lockout,
 }
 
 impl EventKind {
@@ -32,6 +34,7 @@ impl EventKind {
             EventKind::ClientDeleted => "client_deleted",
             EventKind::ClientSecretRotated => "client_secret_rotated",
             EventKind::SigningKeyRotated => "signing_key_rotated",
+            EventKind::Lockout => "lockout",
         }
     }
 
@@ -40,7 +43,8 @@ impl EventKind {
         match self {
             EventKind::LoginFailed
             | EventKind::RefreshTokenReuse
-            | EventKind::AuthorizationCodeReplay => "failure",
+            | EventKind::AuthorizationCodeReplay
+            | EventKind::Lockout => "failure",
             _ => "success",
         }
     }

@@ -126,3 +126,42 @@ on_both_backends! {
         assert_eq!(left, 0, "the event outlived its retention");
     }
 }
+
+/// Revokes a fresh refresh token with an `X-Forwarded-For` header; answers the event's `ip`.
+async fn revocation_event_ip(app: &TestApp) -> Value {
+    app.create_role("staff", &["a"]);
+    app.create_user("alice", "correct horse", &["staff"]);
+    let client = app.first_party_client(&["a"]);
+    let login: Value = app
+        .password_grant(&client, "alice", "correct horse", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.http
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("X-Forwarded-For", "198.51.100.1, 203.0.113.7")
+        .form(&[("token", login["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let all = events(app, &[]);
+    let revoked = all
+        .iter()
+        .find(|e| e["kind"] == "refresh_family_revoked")
+        .expect("an event");
+    revoked["ip"].clone()
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
+    let direct = crate::helpers::spawn_app(crate::helpers::TestDb::sqlite()).await;
+    assert_eq!(revocation_event_ip(&direct).await, "127.0.0.1");
+    let proxied = spawn_app_with(
+        crate::helpers::TestDb::sqlite(),
+        &[("GATEHOUSE_SERVER_TRUST_FORWARDED_FOR", "true")],
+    )
+    .await;
+    assert_eq!(revocation_event_ip(&proxied).await, "203.0.113.7");
+}

@@ -2,6 +2,7 @@
 //! fresh database and talks HTTP to it, or runs the real CLI.
 
 mod browser;
+mod brute_force;
 mod chromium;
 mod helpers;
 

@@ -1,0 +1,143 @@
+//! Brute-force protection: failed logins per username and per address, failed client
+//! authentications per client id, each with a bounded back-off that ends on its own.
+
+use serde_json::Value;
+
+use crate::authorization_code::{authorize_url, log_in, PASSWORD};
+use crate::browser::{Browser, Page};
+use crate::helpers::{oauth_error, on_both_backends, spawn_app_with, TestApp, TestDb};
+
+const TOO_MANY: &str = "Too many failed sign-in attempts";
+
+struct Site {
+    app: TestApp,
+    url: String,
+}
+
+async fn site(db: TestDb, limits: &[(&str, &str)]) -> Site {
+    let mut settings = vec![
+        ("GATEHOUSE_LIMITS_BASE_DELAY_SECS", "60"),
+        ("GATEHOUSE_LIMITS_MAX_DELAY_SECS", "240"),
+    ];
+    settings.extend_from_slice(limits);
+    let app = spawn_app_with(db, &settings).await;
+    let client = app.register(&[
+        "--redirect-uri",
+        "http://127.0.0.1:9/callback",
+        "--scope",
+        "books:read",
+    ]);
+    app.create_role("reader", &["books:read"]);
+    app.create_user("alice", PASSWORD, &["reader"]);
+    let url = authorize_url(&client.id, "books:read", None);
+    Site { app, url }
+}
+
+async fn attempt(site: &Site, username: &str, password: &str) -> Page {
+    let browser = Browser::new(&site.app);
+    let login = browser.open(&site.url).await.page();
+    log_in(&browser, &login, username, password).await.page()
+}
+
+fn retry_after(page: &Page) -> i64 {
+    page.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+on_both_backends! {
+    async fn a_username_waits_after_too_many_failures_and_recovers_on_its_own(db) {
+        let site = site(db, &[("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "3")]).await;
+        for _ in 0..3 {
+            assert!(attempt(&site, "alice", "wrong").await.contains("Incorrect username or password."));
+        }
+        // Now even the right password waits, with the same words as for anyone.
+        let blocked = attempt(&site, "alice", PASSWORD).await;
+        assert_eq!(blocked.status, 429);
+        assert!(blocked.contains(TOO_MANY));
+        assert!((55..=60).contains(&retry_after(&blocked)));
+
+        site.app.clock.advance(61);
+        let consent = attempt(&site, "alice", PASSWORD).await;
+        assert!(consent.contains("name=\"decision\""), "{}", consent.body);
+        // The success reset the count: one failure does not block again.
+        attempt(&site, "alice", "wrong").await;
+        assert!(attempt(&site, "alice", PASSWORD).await.contains("name=\"decision\""));
+
+        let events = site.app.cli_json(&["events", "--user", "alice"]);
+        assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "lockout"), "{events}");
+    }
+
+    async fn an_unknown_username_is_throttled_exactly_like_a_real_one(db) {
+        let site = site(db, &[("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "2")]).await;
+        let (mut real, mut unknown) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            real.push(attempt(&site, "alice", "wrong").await);
+            unknown.push(attempt(&site, "nobody", "wrong").await);
+        }
+        for (r, u) in real.iter().zip(&unknown) {
+            assert_eq!(r.status, u.status);
+            assert_eq!(r.select_text(".error"), u.select_text(".error"));
+        }
+        assert_eq!(real[2].status, 429);
+    }
+
+    async fn the_back_off_doubles_but_never_passes_its_cap(db) {
+        let site = site(db, &[("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "1")]).await;
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            attempt(&site, "alice", "wrong").await;
+            let blocked = attempt(&site, "alice", "wrong").await;
+            assert_eq!(blocked.status, 429);
+            let wait = retry_after(&blocked);
+            waits.push(wait);
+            site.app.clock.advance(wait + 1);
+        }
+        // Retry-After counts down with the wall clock: allow for a second or two passing.
+        for (wait, expected) in waits.iter().zip([60, 120, 240, 240, 240]) {
+            assert!((expected - 2..=expected).contains(wait), "{waits:?}");
+        }
+    }
+
+    async fn one_address_trying_many_usernames_waits(db) {
+        let site = site(db, &[
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "100"),
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP", "4"),
+        ]).await;
+        for name in ["ann", "bob", "cy", "dee"] {
+            attempt(&site, name, "wrong").await;
+        }
+        let blocked = attempt(&site, "alice", PASSWORD).await;
+        assert_eq!(blocked.status, 429);
+        assert!(blocked.contains(TOO_MANY));
+    }
+
+    async fn a_client_failing_authentication_gets_429_with_retry_after(db) {
+        let app = spawn_app_with(db, &[
+            ("GATEHOUSE_LIMITS_CLIENT_AUTH_FAILURES", "3"),
+            ("GATEHOUSE_LIMITS_BASE_DELAY_SECS", "30"),
+        ]).await;
+        let client = app.service_client(&["a"]);
+        let form = [("grant_type", "client_credentials")];
+        for _ in 0..3 {
+            let res = app.token(&form, Some((&client.id, "wrong secret"))).await;
+            oauth_error(res, 401, "invalid_client").await;
+        }
+        // Blocked now, even with the right secret, at every endpoint that authenticates it.
+        let res = app.token(&form, Some((&client.id, &client.secret))).await;
+        let wait: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((28..=30).contains(&wait), "{wait}");
+        oauth_error(res, 429, "temporarily_unavailable").await;
+        let res = app.post_form("/introspect", &client, &[("token", "x")]).await;
+        assert_eq!(res.status(), 429);
+
+        app.clock.advance(31);
+        let token: Value = app.token(&form, Some((&client.id, &client.secret))).await.json().await.unwrap();
+        assert!(token["access_token"].is_string());
+        // Another client is never affected.
+        let other = app.service_client(&["a"]);
+        assert_eq!(app.token(&form, Some((&other.id, &other.secret))).await.status(), 200);
+    }
+}
