@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::accounts::password::PasswordChecker;
 use crate::clock::Clock;
+use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
 use crate::oauth::request::{BodyLimit, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
@@ -40,7 +41,7 @@ pub struct AppState {
     /// Lifetime of authorization codes, in seconds.
     pub code_ttl: i64,
     /// Back-off for failed client authentications per client id.
-    pub client_limits: Policy,
+    pub client_guard: Arc<ClientGuard>,
     /// Back-off for failed logins per username and per IP address.
     pub login_limits: LoginLimits,
 }
@@ -123,6 +124,11 @@ impl Application {
         );
         spawn_housekeeping(db.clone(), clock.clone(), &settings);
 
+        let client_guard = Arc::new(ClientGuard::new(
+            settings.limits.policy(settings.limits.client_auth_failures),
+        ));
+        spawn_client_guard_refresh(db.clone(), clock.clone(), client_guard.clone());
+
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let password_threads = match settings.accounts.password_hash_threads {
             0 => (cores / 2).max(1),
@@ -151,7 +157,7 @@ impl Application {
             ),
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
-            client_limits: settings.limits.policy(settings.limits.client_auth_failures),
+            client_guard: client_guard.clone(),
             login_limits: LoginLimits {
                 account: settings
                     .limits
@@ -225,6 +231,20 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
         n => n,
     };
     (workers, blocking)
+}
+
+/// Reloads which clients are blocked every second, so blocks made by other instances apply.
+fn spawn_client_guard_refresh(db: Database, clock: Clock, guard: Arc<ClientGuard>) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(Duration::from_secs(1));
+        loop {
+            ticks.tick().await;
+            let (guard, now) = (guard.clone(), clock.now());
+            if let Err(e) = db.run(move |conn| guard.refresh(conn, now)).await {
+                tracing::warn!(error = %e, "could not reload blocked clients");
+            }
+        }
+    });
 }
 
 /// Purges expired refresh tokens, stale families and revoked-token records in bounded

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::issuer::TokenResponse;
 use super::request::FormRequest;
-use super::{client_auth, client_throttle, sessions, GrantType, OAuthError, ScopeSet};
+use super::{client_auth, sessions, GrantType, OAuthError, ScopeSet};
 use crate::startup::AppState;
 use crate::storage::accounts;
 
@@ -23,7 +23,7 @@ pub async fn grant(
         .db
         .run(move |conn| {
             let now = limits.clock.now();
-            client_throttle::guarded(conn, &request, &limits.client_limits, now, |conn| {
+            limits.client_guard.guarded(conn, &request, now, |conn| {
                 let client = client_auth::authenticate(conn, &request, true)?;
                 client_auth::require_grant(&client, GrantType::Password)?;
                 let user = accounts::find_user_by_name(conn, &username)?;

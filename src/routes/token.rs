@@ -4,7 +4,6 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use crate::oauth::client_throttle::guarded;
 use crate::oauth::request::FormRequest;
 use crate::oauth::{
     authorization_code, client_credentials, introspection, password_grant, refresh, revocation,
@@ -34,15 +33,16 @@ pub async fn token(
             let flow = move |conn: &mut DbConnection| {
                 let s = &shared;
                 let now = s.clock.now();
-                guarded(conn, &request, &s.client_limits, now, |conn| match grant {
-                    GrantType::ClientCredentials => {
-                        client_credentials::grant(&s.minter, conn, &request, now)
-                    }
-                    GrantType::RefreshToken => {
-                        refresh::grant(conn, &s.minter, &s.sessions, &request, now)
-                    }
-                    _ => authorization_code::grant(conn, &s.minter, &s.sessions, &request, now),
-                })
+                s.client_guard
+                    .guarded(conn, &request, now, |conn| match grant {
+                        GrantType::ClientCredentials => {
+                            client_credentials::grant(&s.minter, conn, &request, now)
+                        }
+                        GrantType::RefreshToken => {
+                            refresh::grant(conn, &s.minter, &s.sessions, &request, now)
+                        }
+                        _ => authorization_code::grant(conn, &s.minter, &s.sessions, &request, now),
+                    })
             };
             state.db.run(flow).await?
         }
@@ -60,7 +60,7 @@ pub async fn introspect(
         .db
         .run(move |conn| {
             let now = shared.clock.now();
-            guarded(conn, &request, &shared.client_limits, now, |conn| {
+            shared.client_guard.guarded(conn, &request, now, |conn| {
                 introspection::introspect(conn, &shared.minter, &request, now)
             })
         })
@@ -78,7 +78,7 @@ pub async fn revoke(
         .db
         .run(move |conn| {
             let now = shared.clock.now();
-            guarded(conn, &request, &shared.client_limits, now, |conn| {
+            shared.client_guard.guarded(conn, &request, now, |conn| {
                 revocation::revoke(conn, &shared.minter, &request, now)
             })
         })

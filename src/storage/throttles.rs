@@ -49,6 +49,23 @@ pub fn blocked(
     Ok(until.flatten().map(|until| until - now))
 }
 
+/// Every key starting with `prefix` that is blocked at `now`, with its end.
+pub fn blocked_with_prefix(
+    conn: &mut DbConnection,
+    prefix: &str,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StorageError> {
+    let rows: Vec<(String, Option<i64>)> = throttles::table
+        .filter(throttles::key.like(format!("{prefix}%")))
+        .filter(throttles::blocked_until.gt(now))
+        .select((throttles::key, throttles::blocked_until))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(key, until)| until.map(|u| (key, u)))
+        .collect())
+}
+
 /// Counts a failure for `key`; answers the new wait in seconds if it is now blocked.
 pub fn fail(
     conn: &mut DbConnection,

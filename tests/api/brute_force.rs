@@ -141,3 +141,26 @@ on_both_backends! {
         assert_eq!(app.token(&form, Some((&other.id, &other.secret))).await.status(), 200);
     }
 }
+
+on_both_backends! {
+    async fn a_client_blocked_at_one_instance_is_blocked_at_another_within_seconds(db) {
+        let limits = [("GATEHOUSE_LIMITS_CLIENT_AUTH_FAILURES", "2"), ("GATEHOUSE_LIMITS_BASE_DELAY_SECS", "60")];
+        let first = spawn_app_with(db, &limits).await;
+        let second = spawn_app_with(first.db.share(), &limits).await;
+        let client = first.service_client(&["a"]);
+        let form = [("grant_type", "client_credentials")];
+        assert_eq!(second.token(&form, Some((&client.id, &client.secret))).await.status(), 200);
+        for _ in 0..2 {
+            first.token(&form, Some((&client.id, "wrong"))).await;
+        }
+        let mut status = 0;
+        for _ in 0..40 {
+            status = second.token(&form, Some((&client.id, &client.secret))).await.status().as_u16();
+            if status == 429 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 429, "the other instance learned of the block");
+    }
+}
