@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::accounts::password;
+use crate::accounts::two_factor::{self, Enrollment};
 use crate::oauth::{GrantType, ScopeSet};
 use crate::storage::accounts::{self, RoleRow, User};
 use crate::storage::clients::{self, Client};
@@ -11,6 +12,7 @@ use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
 use crate::tokens::keys;
+use crate::tokens::sealing::SealingKeys;
 use crate::tokens::secret::{random_id, PlainSecret};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,8 @@ pub enum AdminError {
     Invalid(String),
     #[error("no client with id `{0}`")]
     NoSuchClient(String),
+    #[error("no user named `{0}`")]
+    NoSuchUser(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -291,6 +295,42 @@ pub fn rotate_keys(
     };
     security_events::record_or_log(conn, EventKind::SigningKeyRotated, &event, now);
     Ok(KeyView::of(key, now, Some(&kid)))
+}
+
+/// `user totp enable`: a new authenticator secret for the user, on at once, replacing any
+/// earlier one; prints the secret, its `otpauth://` URI and ten recovery codes, once.
+pub fn enable_totp(
+    conn: &mut DbConnection,
+    username: &str,
+    now: i64,
+) -> Result<Enrollment, AdminError> {
+    let user = accounts::find_user_by_name(conn, username)?
+        .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
+    let keys = SealingKeys::load(conn, now)?;
+    let enrollment = two_factor::enroll(conn, &keys, &user, true, now)?;
+    let event = Event {
+        actor: Some(security_events::ADMIN),
+        detail: Some(&format!("TOTP enabled for user {}", user.id)),
+        ..Event::default()
+    };
+    security_events::record_or_log(conn, EventKind::TotpEnabled, &event, now);
+    Ok(enrollment)
+}
+
+/// `user totp disable`: the user logs in with the password alone again.
+pub fn disable_totp(conn: &mut DbConnection, username: &str, now: i64) -> Result<bool, AdminError> {
+    let user = accounts::find_user_by_name(conn, username)?
+        .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
+    let removed = crate::storage::two_factor::remove(conn, &user.id)?;
+    if removed {
+        let event = Event {
+            actor: Some(security_events::ADMIN),
+            detail: Some(&format!("TOTP disabled for user {}", user.id)),
+            ..Event::default()
+        };
+        security_events::record_or_log(conn, EventKind::TotpDisabled, &event, now);
+    }
+    Ok(removed)
 }
 
 /// A role as the CLI shows it.

@@ -83,6 +83,17 @@ pub enum UserCommand {
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
     },
+    /// The TOTP second factor.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Turn TOTP on for a user; prints `secret` (base32), `otpauth_uri` and recovery codes, once.
+    Enable { username: String },
+    /// Turn TOTP off for a user (a lost phone, with the recovery codes gone too).
+    Disable { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +275,24 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+        }
+        Command::User(UserCommand::Totp(TotpCommand::Enable { username })) => {
+            let enrolled = admin::enable_totp(conn, &username, now)?;
+            out.print(&enrolled, || {
+                format!(
+                    "secret: {}\notpauth_uri: {}\nrecovery codes (each works once; shown only now):\n  {}",
+                    enrolled.secret,
+                    enrolled.otpauth_uri,
+                    enrolled.recovery_codes.join("\n  ")
+                )
+            });
+        }
+        Command::User(UserCommand::Totp(TotpCommand::Disable { username })) => {
+            let removed = admin::disable_totp(conn, &username, now)?;
+            out.print(
+                &serde_json::json!({ "username": username, "totp": "off", "was_on": removed }),
+                || format!("TOTP is off for {username}"),
+            );
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;

@@ -24,7 +24,7 @@ use crate::storage::{
 };
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
-use crate::web::cookie_keys::CookieKeys;
+use crate::tokens::sealing::SealingKeys;
 use crate::web::session::BrowserSessions;
 
 /// What every request handler shares.
@@ -36,6 +36,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Browser sessions of the login and consent pages.
     pub browser: BrowserSessions,
+    /// Seals cookies and TOTP secrets.
+    pub sealing: Arc<SealingKeys>,
     /// Consent-page descriptions by scope name.
     pub scope_descriptions: BTreeMap<String, String>,
     /// Lifetime of authorization codes, in seconds.
@@ -89,13 +91,13 @@ impl Application {
     /// As `build`, with the clock every expiry rule reads (tests move it forward).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let ttl = settings.tokens.access_token_ttl_secs;
-        let (db, keyring, cookie_keys) = {
+        let (db, keyring, sealing_keys) = {
             let settings = settings.clone();
             web::block(move || -> Result<_, StorageError> {
                 let db = Database::open(&settings.database.url, &pool_options(&settings))?;
                 let keyring = db.run_blocking(|conn| Keyring::load(conn, ttl, unix_now()))?;
-                let cookie_keys = db.run_blocking(|conn| CookieKeys::load(conn, unix_now()))?;
-                Ok((db, keyring, cookie_keys))
+                let sealing_keys = db.run_blocking(|conn| SealingKeys::load(conn, unix_now()))?;
+                Ok((db, keyring, sealing_keys))
             })
             .await
             .map_err(|_| StorageError::Canceled)??
@@ -116,6 +118,7 @@ impl Application {
             configured => configured.to_owned(),
         };
         let keyring = Arc::new(keyring);
+        let sealing = Arc::new(sealing_keys);
         spawn_key_refresh(
             db.clone(),
             keyring.clone(),
@@ -151,10 +154,11 @@ impl Application {
                 grace: t.refresh_token_grace_secs,
             },
             browser: BrowserSessions::new(
-                cookie_keys,
+                sealing.clone(),
                 settings.accounts.login_session_ttl_secs,
                 issuer.starts_with("https://"),
             ),
+            sealing,
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
             client_guard: client_guard.clone(),

@@ -32,16 +32,17 @@ impl LoginKeys {
         throttles::blocked(conn, &keys, now)
     }
 
-    /// Counts a failure against both keys and records it; a key that now has to wait is
-    /// recorded as a lockout.
+    /// Counts a failure (a wrong password, or a wrong second-factor code) against both keys and
+    /// records it as `kind`; a key that now has to wait is recorded as a lockout.
     pub fn failed(
         &self,
         conn: &mut DbConnection,
         limits: &LoginLimits,
+        kind: EventKind,
         event: &Event<'_>,
         now: i64,
     ) -> Result<(), StorageError> {
-        security_events::record(conn, EventKind::LoginFailed, event, now)?;
+        security_events::record(conn, kind, event, now)?;
         let mut waits = vec![(
             "username",
             throttles::fail(conn, &self.account, &limits.account, now)?,

@@ -2,4 +2,6 @@
 
 pub mod login_attempts;
 pub mod password;
+pub mod totp;
+pub mod two_factor;
 mod yielding_bcrypt;

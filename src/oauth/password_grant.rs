@@ -8,7 +8,7 @@ use super::issuer::TokenResponse;
 use super::request::FormRequest;
 use super::{client_auth, sessions, GrantType, OAuthError, ScopeSet};
 use crate::startup::AppState;
-use crate::storage::accounts;
+use crate::storage::{accounts, two_factor};
 
 pub async fn grant(
     state: web::Data<AppState>,
@@ -48,6 +48,12 @@ pub async fn grant(
     state
         .db
         .run(move |conn| {
+            // Told only to someone who knew the password.
+            if two_factor::is_on(conn, &user.id)? {
+                return Err(OAuthError::invalid_grant(
+                    "this user signs in with a second factor, which the password grant cannot carry: use the authorization-code flow",
+                ));
+            }
             let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
             let granted = ScopeSet::granted_to_user(requested.as_ref(), &client.scopes, &allowed)
                 .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;

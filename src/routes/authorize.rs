@@ -9,7 +9,7 @@ use crate::oauth::request::FormRequest;
 use crate::startup::AppState;
 use crate::storage::accounts::User;
 use crate::storage::{accounts, consents, login_sessions, DbConnection, StorageError};
-use crate::web::pages::{self, ConsentPage, LoginPage, ScopeLine};
+use crate::web::pages::{self, ConsentPage, LoginPage, ScopeLine, TotpPage};
 use crate::web::session::Session;
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -17,6 +17,8 @@ pub const AUTHORIZE_PATH: &str = "/authorize";
 /// Where the browser stands.
 enum Step {
     Login(Asked),
+    /// The password was right; the second factor is owed.
+    SecondFactor(Asked),
     Consent(Asked, User),
     Back(String),
 }
@@ -39,7 +41,11 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         .db
         .run(move |conn| -> Result<Step, Refusal> {
             let Some(user) = logged_in_user(conn, &for_flow, now)? else {
-                return authorization::check(conn, &request, None).map(Step::Login);
+                let asked = authorization::check(conn, &request, None)?;
+                return Ok(match for_flow.pending {
+                    Some(_) => Step::SecondFactor(asked),
+                    None => Step::Login(asked),
+                });
             };
             let allowed = accounts::scopes_allowed_to(conn, &user.id).map_err(Refusal::Storage)?;
             let asked = authorization::check(conn, &request, Some(allowed.clone()))?;
@@ -76,6 +82,15 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
                 action: &action(super::login::LOGIN_PATH),
                 csrf_token: &session.csrf,
                 username: "",
+                error: None,
+            },
+        ),
+        Ok(Step::SecondFactor(asked)) => pages::render_with(
+            response,
+            &TotpPage {
+                client_name: &asked.client.name,
+                action: &action(super::login::SECOND_FACTOR_PATH),
+                csrf_token: &session.csrf,
                 error: None,
             },
         ),

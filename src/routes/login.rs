@@ -11,21 +11,26 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
 use crate::accounts::login_attempts::LoginKeys;
+use crate::accounts::two_factor;
 use crate::oauth::authorization;
 use crate::oauth::request::{client_ip, FormRequest};
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::{accounts, login_sessions, StorageError};
-use crate::web::pages::{self, LoginPage, MessagePage};
+use crate::storage::{accounts, login_sessions, DbConnection, StorageError};
+use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
 use crate::web::session::Session;
 
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
+pub const SECOND_FACTOR_PATH: &str = "/login/totp";
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
 const BAD_LOGIN: &str = "Incorrect username or password.";
 const MISSING: &str = "Enter your username and password.";
+/// The same for a wrong, replayed or spent code.
+const BAD_CODE: &str =
+    "That code did not work. Use the current code from your app, or a recovery code.";
 /// The same for a blocked username and a blocked address, known or not.
 const TOO_MANY: &str = "Too many failed sign-in attempts. Wait a little, then try again.";
 
@@ -114,7 +119,13 @@ pub async fn login(
                     ip: ip.as_deref(),
                     detail: None,
                 };
-                keys.failed(conn, &shared.login_limits, &event, now)
+                keys.failed(
+                    conn,
+                    &shared.login_limits,
+                    EventKind::LoginFailed,
+                    &event,
+                    now,
+                )
             })
             .await;
         if let Err(e) = counted {
@@ -123,32 +134,152 @@ pub async fn login(
         return render(pages::page(StatusCode::OK), BAD_LOGIN);
     };
 
-    let fresh = state.browser.logged_in(&user.id, now);
-    let record = fresh.clone();
-    let stored = state
+    let (shared, user_id) = (state.clone(), user.id.clone());
+    let next = state
         .db
-        .run(move |conn| {
-            let user_id = record.uid.as_deref().unwrap_or_default();
-            keys.succeeded(conn)?;
-            login_sessions::start(conn, &record.sid, user_id, now, record.exp)?;
+        .run(move |conn| -> Result<Session, StorageError> {
+            if crate::storage::two_factor::is_on(conn, &user_id)? {
+                // The password was right; the session is not logged in until the code is.
+                return Ok(shared.browser.awaiting_second_factor(&user_id, now));
+            }
             let event = Event {
-                actor: Some(user_id),
+                actor: Some(&user_id),
                 client_id: Some(&client_id),
                 ip: ip.as_deref(),
                 detail: None,
             };
-            security_events::record(conn, EventKind::LoginSucceeded, &event, now)
+            complete_login(conn, &shared, &keys, &user_id, &event, now)
         })
         .await;
-    if let Err(e) = stored {
-        return storage_failed(&e);
+    match next {
+        Ok(session) => onwards(&state, &session, &query, now),
+        Err(e) => storage_failed(&e),
     }
-    tracing::info!(user_id = %user.id, client_id = %asked.client.id, "user logged in");
+}
+
+/// The last step of every login: forget the failures, start a new session (new id, new CSRF
+/// token) recorded in `login_sessions`, and log it.
+fn complete_login(
+    conn: &mut DbConnection,
+    state: &AppState,
+    keys: &LoginKeys,
+    user_id: &str,
+    event: &Event<'_>,
+    now: i64,
+) -> Result<Session, StorageError> {
+    keys.succeeded(conn)?;
+    let session = state.browser.logged_in(user_id, now);
+    login_sessions::start(conn, &session.sid, user_id, now, session.exp)?;
+    security_events::record(conn, EventKind::LoginSucceeded, event, now)?;
+    tracing::info!(user_id = %user_id, "user logged in");
+    Ok(session)
+}
+
+/// Back to `/authorize` with the same request, and the new session.
+fn onwards(state: &AppState, session: &Session, query: &str, now: i64) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("{AUTHORIZE_PATH}?{query}")))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(state.browser.cookie(&fresh, now))
+        .cookie(state.browser.cookie(session, now))
         .finish()
+}
+
+/// `POST /login/totp`: the second factor of a user whose password was right.
+pub async fn second_factor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Result<FormRequest, OAuthError>,
+) -> HttpResponse {
+    let Posted {
+        form,
+        request,
+        session,
+        query,
+        now,
+    } = match Posted::read(&req, &state, form).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused.page(),
+    };
+    let Some(user_id) = session.pending.clone() else {
+        // Nothing owed (expired, or already logged in): start again where the flow stands.
+        return onwards(&state, &session, &query, now);
+    };
+    let checked = {
+        let request = request.clone();
+        state
+            .db
+            .run(move |conn| authorization::check(conn, &request, None))
+            .await
+    };
+    let asked = match checked {
+        Ok(asked) => asked,
+        Err(refusal) => return refused(refusal),
+    };
+    let render = |response: actix_web::HttpResponseBuilder, error: &str| {
+        pages::render_with(
+            response,
+            &TotpPage {
+                client_name: &asked.client.name,
+                action: &format!("{SECOND_FACTOR_PATH}?{query}"),
+                csrf_token: &session.csrf,
+                error: Some(error),
+            },
+        )
+    };
+    let Some(code) = form.param("code").map(str::to_owned) else {
+        return render(
+            pages::page(StatusCode::BAD_REQUEST),
+            "Enter the code from your authenticator app.",
+        );
+    };
+    let ip = client_ip(&req);
+    let (shared, client_id) = (state.clone(), asked.client.id.clone());
+    let outcome = state
+        .db
+        .run(move |conn| -> Result<SecondFactor, StorageError> {
+            let Some(user) = accounts::find_user(conn, &user_id)? else {
+                return Ok(SecondFactor::Wrong);
+            };
+            let keys = LoginKeys::new(&user.username, ip.as_deref());
+            if let Some(wait) = keys.blocked(conn, now)? {
+                return Ok(SecondFactor::Blocked(wait));
+            }
+            let event = Event {
+                actor: Some(&user.id),
+                client_id: Some(&client_id),
+                ip: ip.as_deref(),
+                detail: None,
+            };
+            if two_factor::check(conn, &shared.sealing, &user.id, &code, now)? {
+                let session = complete_login(conn, &shared, &keys, &user.id, &event, now)?;
+                return Ok(SecondFactor::Right(session));
+            }
+            keys.failed(
+                conn,
+                &shared.login_limits,
+                EventKind::TotpFailed,
+                &event,
+                now,
+            )?;
+            Ok(SecondFactor::Wrong)
+        })
+        .await;
+    match outcome {
+        Ok(SecondFactor::Right(session)) => onwards(&state, &session, &query, now),
+        Ok(SecondFactor::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
+        Ok(SecondFactor::Blocked(wait)) => {
+            let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
+            response.insert_header((header::RETRY_AFTER, wait.to_string()));
+            render(response, TOO_MANY)
+        }
+        Err(e) => storage_failed(&e),
+    }
+}
+
+enum SecondFactor {
+    Right(Session),
+    Wrong,
+    Blocked(i64),
 }
 
 pub async fn logout(

@@ -45,6 +45,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(AUTHORIZE_PATH, web::get().to(authorize::authorize))
     .route(login::LOGIN_PATH, web::post().to(login::login))
+    .route(
+        login::SECOND_FACTOR_PATH,
+        web::post().to(login::second_factor),
+    )
     .route(consent::CONSENT_PATH, web::post().to(consent::consent))
     .route(login::LOGOUT_PATH, web::post().to(login::logout))
     .route(METADATA_PATH, web::get().to(metadata::metadata))

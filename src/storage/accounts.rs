@@ -86,6 +86,10 @@ pub fn find_user_by_name(
         .optional()?)
 }
 
+pub fn find_user(conn: &mut DbConnection, id: &str) -> Result<Option<User>, StorageError> {
+    Ok(users::table.find(id).first(conn).optional()?)
+}
+
 /// Every scope the user's roles allow, now.
 pub fn scopes_allowed_to(conn: &mut DbConnection, user_id: &str) -> Result<ScopeSet, StorageError> {
     let rows: Vec<String> = user_roles::table

@@ -9,14 +9,15 @@ pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
 pub mod consents;
-pub mod cookie_keys;
 pub mod login_sessions;
 pub mod migrations;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod sealing_keys;
 pub mod security_events;
 pub mod signing_keys;
 pub mod throttles;
+pub mod two_factor;
 
 use std::time::Duration;
 

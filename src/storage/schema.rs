@@ -118,7 +118,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    cookie_keys (id) {
+    sealing_keys (id) {
         id -> Text,
         secret -> Binary,
         created_at -> BigInt,
@@ -147,6 +147,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Binary,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -164,7 +183,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     consents,
     login_sessions,
-    cookie_keys,
+    sealing_keys,
     security_events,
     throttles,
+    totp_credentials,
+    recovery_codes,
 );

@@ -20,6 +20,9 @@ pub enum EventKind {
     SigningKeyRotated,
     /// A username, IP address or client id has to wait after too many failures.
     Lockout,
+    TotpFailed,
+    TotpEnabled,
+    TotpDisabled,
 }
 
 impl EventKind {
@@ -35,6 +38,9 @@ impl EventKind {
             EventKind::ClientSecretRotated => "client_secret_rotated",
             EventKind::SigningKeyRotated => "signing_key_rotated",
             EventKind::Lockout => "lockout",
+            EventKind::TotpFailed => "totp_failed",
+            EventKind::TotpEnabled => "totp_enabled",
+            EventKind::TotpDisabled => "totp_disabled",
         }
     }
 
@@ -44,7 +50,8 @@ impl EventKind {
             EventKind::LoginFailed
             | EventKind::RefreshTokenReuse
             | EventKind::AuthorizationCodeReplay
-            | EventKind::Lockout => "failure",
+            | EventKind::Lockout
+            | EventKind::TotpFailed => "failure",
             _ => "success",
         }
     }

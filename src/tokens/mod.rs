@@ -2,4 +2,5 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod sealing;
 pub mod secret;

@@ -1,6 +1,5 @@
 //! What browsers meet: sealed session cookies and the HTML pages of the login and consent
 //! steps.
 
-pub mod cookie_keys;
 pub mod pages;
 pub mod session;

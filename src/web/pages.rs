@@ -18,6 +18,15 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+#[derive(Template)]
+#[template(path = "totp.html")]
+pub struct TotpPage<'a> {
+    pub client_name: &'a str,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+    pub error: Option<&'a str>,
+}
+
 /// One line on the consent page.
 pub struct ScopeLine {
     pub name: String,

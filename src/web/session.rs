@@ -1,4 +1,4 @@
-//! The browser session: a sealed cookie (`cookie_keys`) holding a session id, the logged-in
+//! The browser session: a sealed cookie (`sealing_keys`) holding a session id, the logged-in
 //! user if any, and the CSRF token every form must echo.
 //!
 //! A visitor gets an anonymous session (id and CSRF token only) with the first page, so even
@@ -7,17 +7,20 @@
 //! dies with it.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::cookie_keys::{CookieKeys, Unsealed};
 use crate::storage::{Database, StorageError};
+use crate::tokens::sealing::{SealingKeys, Unsealed};
 use crate::tokens::secret::random_id;
 
 pub const COOKIE_NAME: &str = "gatehouse_session";
+/// How long the second-factor page waits after the password.
+const SECOND_FACTOR_SECS: i64 = 300;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -26,6 +29,9 @@ pub struct Session {
     /// The user, once logged in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// A user who gave the right password and still owes the second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
     pub csrf: String,
     pub exp: i64,
 }
@@ -39,7 +45,7 @@ impl Session {
 
 /// Seals and opens session cookies; one per server, shared by every request.
 pub struct BrowserSessions {
-    keys: CookieKeys,
+    keys: Arc<SealingKeys>,
     ttl: i64,
     secure: bool,
     last_reload: AtomicI64,
@@ -47,7 +53,7 @@ pub struct BrowserSessions {
 
 impl BrowserSessions {
     /// `secure` marks cookies Secure: the issuer is https.
-    pub fn new(keys: CookieKeys, ttl: i64, secure: bool) -> Self {
+    pub fn new(keys: Arc<SealingKeys>, ttl: i64, secure: bool) -> Self {
         BrowserSessions {
             keys,
             ttl,
@@ -61,8 +67,19 @@ impl BrowserSessions {
         Session {
             sid: random_id(16),
             uid: None,
+            pending: None,
             csrf: random_id(16),
             exp: now + self.ttl,
+        }
+    }
+
+    /// A fresh session for a user who gave the right password and must now give the second
+    /// factor, within a few minutes.
+    pub fn awaiting_second_factor(&self, user_id: &str, now: i64) -> Session {
+        Session {
+            pending: Some(user_id.to_owned()),
+            exp: now + SECOND_FACTOR_SECS.min(self.ttl),
+            ..self.anonymous(now)
         }
     }
 
@@ -129,7 +146,7 @@ impl BrowserSessions {
     }
 
     async fn reload(&self, db: &Database) -> Result<(), StorageError> {
-        let stored = db.run(crate::storage::cookie_keys::all).await?;
+        let stored = db.run(crate::storage::sealing_keys::all).await?;
         self.keys.replace(stored)
     }
 }

@@ -20,3 +20,4 @@ mod logging;
 mod password_grant;
 mod primitives;
 mod refresh_tokens;
+mod two_factor;

@@ -1,4 +1,4 @@
-DROP TABLE cookie_keys;
+DROP TABLE sealing_keys;
 DROP TABLE login_sessions;
 DROP TABLE consents;
 DROP TABLE authorization_codes;

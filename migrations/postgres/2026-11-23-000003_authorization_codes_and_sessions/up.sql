@@ -36,8 +36,9 @@ CREATE TABLE login_sessions (
 );
 CREATE INDEX login_sessions_expiry ON login_sessions (expires_at);
 
--- Keys that encrypt and authenticate session cookies, shared by every instance.
-CREATE TABLE cookie_keys (
+-- Keys that encrypt and authenticate session cookies and TOTP secrets, shared by every
+-- instance and never deleted.
+CREATE TABLE sealing_keys (
     id TEXT PRIMARY KEY NOT NULL,
     secret BYTEA NOT NULL,
     created_at BIGINT NOT NULL

@@ -3,20 +3,20 @@
 
 use diesel::prelude::*;
 
-use super::schema::cookie_keys;
+use super::schema::sealing_keys;
 use super::{DbConnection, StorageError};
 
 #[derive(Debug, Clone, Queryable)]
-pub struct StoredCookieKey {
+pub struct StoredSealingKey {
     pub id: String,
     pub secret: Vec<u8>,
     pub created_at: i64,
 }
 
 /// Every key, newest first: the first seals new cookies, all open them.
-pub fn all(conn: &mut DbConnection) -> Result<Vec<StoredCookieKey>, StorageError> {
-    Ok(cookie_keys::table
-        .order((cookie_keys::created_at.desc(), cookie_keys::id.desc()))
+pub fn all(conn: &mut DbConnection) -> Result<Vec<StoredSealingKey>, StorageError> {
+    Ok(sealing_keys::table
+        .order((sealing_keys::created_at.desc(), sealing_keys::id.desc()))
         .load(conn)?)
 }
 
@@ -26,11 +26,11 @@ pub fn insert(
     secret: &[u8],
     now: i64,
 ) -> Result<(), StorageError> {
-    diesel::insert_into(cookie_keys::table)
+    diesel::insert_into(sealing_keys::table)
         .values((
-            cookie_keys::id.eq(id),
-            cookie_keys::secret.eq(secret),
-            cookie_keys::created_at.eq(now),
+            sealing_keys::id.eq(id),
+            sealing_keys::secret.eq(secret),
+            sealing_keys::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())

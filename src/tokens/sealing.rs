@@ -1,8 +1,11 @@
-//! Sealing session cookies: AES-256-GCM under keys kept in the database.
+//! Sealing small secrets: AES-256-GCM under keys kept in the database. Session cookies and
+//! TOTP secrets at rest are sealed this way, each with its purpose bound in as associated
+//! data, so a value sealed for one purpose never opens as another.
 //!
 //! A sealed value is `KEY_ID.BASE64URL(nonce ‖ ciphertext ‖ tag)`. The key id lets every
-//! instance on the database open every other instance's cookies; a cookie sealed under a key
+//! instance on the database open every other instance's values; a cookie sealed under a key
 //! this database never had (another configuration) does not open and counts as no session.
+//! Keys are never deleted: a TOTP secret sealed years ago must still open.
 
 use std::sync::RwLock;
 
@@ -12,13 +15,13 @@ use base64::Engine;
 use rand::rngs::OsRng;
 use rand::TryRngCore;
 
-use crate::storage::cookie_keys::{self, StoredCookieKey};
+use crate::storage::sealing_keys::{self, StoredSealingKey};
 use crate::storage::{DbConnection, StorageError};
 use crate::tokens::secret::random_id;
 
 const KEY_LEN: usize = 32;
 
-pub struct CookieKeys {
+pub struct SealingKeys {
     /// Newest first; the first one seals.
     keys: RwLock<Vec<(String, LessSafeKey)>>,
 }
@@ -33,11 +36,11 @@ pub enum Unsealed {
     Invalid,
 }
 
-impl CookieKeys {
+impl SealingKeys {
     /// Loads the keys, creating the first one if the database has none. Instances racing to
     /// create it each insert one; all of them then use the newest.
     pub fn load(conn: &mut DbConnection, now: i64) -> Result<Self, StorageError> {
-        let keys = CookieKeys {
+        let keys = SealingKeys {
             keys: RwLock::new(Vec::new()),
         };
         keys.reload(conn, now)?;
@@ -45,20 +48,20 @@ impl CookieKeys {
     }
 
     pub fn reload(&self, conn: &mut DbConnection, now: i64) -> Result<(), StorageError> {
-        let mut stored = cookie_keys::all(conn)?;
+        let mut stored = sealing_keys::all(conn)?;
         if stored.is_empty() {
             let mut secret = [0u8; KEY_LEN];
             OsRng
                 .try_fill_bytes(&mut secret)
                 .map_err(|e| StorageError::Corrupt(format!("no OS randomness: {e}")))?;
-            cookie_keys::insert(conn, &random_id(12), &secret, now)?;
-            stored = cookie_keys::all(conn)?;
+            sealing_keys::insert(conn, &random_id(12), &secret, now)?;
+            stored = sealing_keys::all(conn)?;
         }
         self.replace(stored)
     }
 
     /// Uses `stored` (newest first) from now on.
-    pub fn replace(&self, stored: Vec<StoredCookieKey>) -> Result<(), StorageError> {
+    pub fn replace(&self, stored: Vec<StoredSealingKey>) -> Result<(), StorageError> {
         let keys = stored
             .into_iter()
             .map(|k| {
@@ -76,7 +79,7 @@ impl CookieKeys {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let (id, key) = keys
             .first()
-            .expect("CookieKeys::load leaves at least one key");
+            .expect("SealingKeys::load leaves at least one key");
         let mut nonce = [0u8; NONCE_LEN];
         OsRng
             .try_fill_bytes(&mut nonce)
@@ -127,9 +130,9 @@ fn aad(purpose: &str, key_id: &str) -> String {
 mod tests {
     use super::*;
 
-    fn keys(secret: u8) -> CookieKeys {
+    fn keys(secret: u8) -> SealingKeys {
         let key = UnboundKey::new(&AES_256_GCM, &[secret; KEY_LEN]).unwrap();
-        CookieKeys {
+        SealingKeys {
             keys: RwLock::new(vec![("k".into(), LessSafeKey::new(key))]),
         }
     }

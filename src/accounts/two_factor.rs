@@ -1,0 +1,124 @@
+//! The second factor: enrolling a TOTP authenticator, checking a code (a current TOTP code
+//! not used before, or an unused recovery code), and turning it off.
+//!
+//! The TOTP secret is sealed with the database's sealing keys, bound to the user's id, so a
+//! copy of the table alone reveals nothing and a sealed secret cannot be moved to another user.
+
+use serde::Serialize;
+
+use super::totp::TotpSecret;
+use crate::storage::accounts::User;
+use crate::storage::{two_factor, DbConnection, StorageError};
+use crate::tokens::sealing::{SealingKeys, Unsealed};
+use crate::tokens::secret::{random_id, SecretHash};
+
+pub const RECOVERY_CODES: usize = 10;
+/// The issuer authenticator apps show next to the account.
+pub const ISSUER_LABEL: &str = "gatehouse";
+
+/// What a user needs to set up an authenticator, shown once.
+#[derive(Debug, Serialize)]
+pub struct Enrollment {
+    /// Base32, for typing into an authenticator by hand.
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub recovery_codes: Vec<String>,
+}
+
+fn purpose(user_id: &str) -> String {
+    format!("totp {user_id}")
+}
+
+/// Gives `user` a new TOTP secret and recovery codes, replacing any earlier ones. `confirmed`
+/// switches the factor on at once (an administrator's `user totp enable`); otherwise it waits
+/// for the user's first good code (`confirm`).
+pub fn enroll(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user: &User,
+    confirmed: bool,
+    now: i64,
+) -> Result<Enrollment, StorageError> {
+    let secret = TotpSecret::generate();
+    let sealed = keys.seal(&purpose(&user.id), secret.as_bytes());
+    let recovery_codes: Vec<String> = (0..RECOVERY_CODES).map(|_| random_id(10)).collect();
+    let hashes: Vec<SecretHash> = recovery_codes
+        .iter()
+        .map(|c| SecretHash::of(c.as_bytes()))
+        .collect();
+    two_factor::replace(
+        conn,
+        &user.id,
+        &sealed,
+        confirmed.then_some(now),
+        &hashes,
+        now,
+    )?;
+    Ok(Enrollment {
+        otpauth_uri: secret.otpauth_uri(ISSUER_LABEL, &user.username),
+        secret: secret.base32(),
+        recovery_codes,
+    })
+}
+
+/// Checks a code at login. Only for a confirmed factor; each code works once.
+pub fn check(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if !two_factor::is_on(conn, user_id)? {
+        return Ok(false);
+    }
+    if code.bytes().all(|b| b.is_ascii_digit()) {
+        return check_totp(conn, keys, user_id, &code, now);
+    }
+    two_factor::use_recovery_code(conn, user_id, &SecretHash::of(code.as_bytes()), now)
+}
+
+/// Switches a pending factor on with the user's first good code.
+pub fn confirm(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    Ok(check_totp(conn, keys, user_id, &code, now)? && two_factor::confirm(conn, user_id, now)?)
+}
+
+fn check_totp(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let Some(stored) = two_factor::find(conn, user_id)? else {
+        return Ok(false);
+    };
+    let secret = match keys.open(&purpose(user_id), &stored.secret_sealed) {
+        Ok(bytes) => TotpSecret::from_bytes(bytes),
+        Err(Unsealed::UnknownKey) => {
+            // Sealed by an instance whose key this one has not loaded yet.
+            keys.reload(conn, now)?;
+            keys.open(&purpose(user_id), &stored.secret_sealed)
+                .map(TotpSecret::from_bytes)
+                .map_err(|_| StorageError::Corrupt("a TOTP secret does not open".into()))?
+        }
+        Err(Unsealed::Invalid) => {
+            return Err(StorageError::Corrupt("a TOTP secret does not open".into()))
+        }
+    };
+    match secret.matching_step(code, now) {
+        // Never a step at or before the last one accepted: a replayed code fails.
+        Some(step) if step > stored.last_step.unwrap_or(i64::MIN) => {
+            two_factor::use_step(conn, user_id, step)
+        }
+        _ => Ok(false),
+    }
+}

@@ -1,0 +1,158 @@
+//! TOTP second factor: enrolment from the CLI, the code page at login, replay refusal,
+//! recovery codes, the password grant's refusal, and throttling of wrong codes.
+
+use aws_lc_rs::hmac;
+use data_encoding::BASE32_NOPAD;
+use serde_json::Value;
+
+use crate::authorization_code::{authorize_url, log_in, setup, Setup, PASSWORD};
+use crate::browser::{Browser, Landing, Page};
+use crate::helpers::{oauth_error, on_both_backends, spawn_app_with};
+
+/// An independent TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30 s) for the test's "phone".
+fn totp(secret_b32: &str, unix: i64) -> String {
+    let secret = BASE32_NOPAD
+        .decode(secret_b32.as_bytes())
+        .expect("base32 secret");
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret);
+    let mac = hmac::sign(&key, &(unix / 30).to_be_bytes());
+    let mac = mac.as_ref();
+    let i = (mac[19] & 0x0f) as usize;
+    let n = u32::from_be_bytes([mac[i] & 0x7f, mac[i + 1], mac[i + 2], mac[i + 3]]);
+    format!("{:06}", n % 1_000_000)
+}
+
+fn enable(s: &Setup, username: &str) -> Value {
+    s.app.cli_json(&["user", "totp", "enable", username])
+}
+
+/// Password first; answers the page that follows (the code page for a TOTP user).
+async fn password_step(s: &Setup, browser: &Browser) -> Page {
+    let login = browser
+        .open(&authorize_url(&s.client.id, "books:read", None))
+        .await
+        .page();
+    log_in(browser, &login, "alice", PASSWORD).await.page()
+}
+
+async fn send_code(browser: &Browser, page: &Page, code: &str) -> Landing {
+    browser
+        .submit(&page.form_with("code").with("code", code), None)
+        .await
+}
+
+on_both_backends! {
+    async fn the_cli_enables_totp_and_login_then_asks_for_the_code(db) {
+        let s = setup(db, false).await;
+        let enrolled = enable(&s, "alice");
+        let secret = enrolled["secret"].as_str().unwrap();
+        assert!(enrolled["otpauth_uri"].as_str().unwrap().starts_with(&format!("otpauth://totp/gatehouse:alice?secret={secret}&issuer=gatehouse")));
+        assert_eq!(enrolled["recovery_codes"].as_array().unwrap().len(), 10);
+
+        let browser = Browser::new(&s.app);
+        let code_page = password_step(&s, &browser).await;
+        assert!(code_page.contains("Two-step verification"), "{}", code_page.body);
+        assert!(!code_page.contains("name=\"decision\""), "no consent before the code");
+        let consent = send_code(&browser, &code_page, &totp(secret, s.app.clock.now())).await.page();
+        assert!(consent.contains("name=\"decision\""), "{}", consent.body);
+    }
+
+    async fn a_wrong_code_is_refused_and_the_right_one_still_works(db) {
+        let s = setup(db, false).await;
+        let secret = enable(&s, "alice")["secret"].as_str().unwrap().to_owned();
+        let browser = Browser::new(&s.app);
+        let code_page = password_step(&s, &browser).await;
+        let right = totp(&secret, s.app.clock.now());
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        let again = send_code(&browser, &code_page, wrong).await.page();
+        assert!(again.contains("That code did not work"));
+        assert!(again.form_with("code").field("code").is_some());
+        let consent = send_code(&browser, &again, &right).await.page();
+        assert!(consent.contains("name=\"decision\""));
+    }
+
+    async fn a_code_is_accepted_once(db) {
+        let s = setup(db, false).await;
+        let secret = enable(&s, "alice")["secret"].as_str().unwrap().to_owned();
+        let code = totp(&secret, s.app.clock.now());
+        let first = Browser::new(&s.app);
+        let page = password_step(&s, &first).await;
+        assert!(send_code(&first, &page, &code).await.page().contains("name=\"decision\""));
+
+        let second = Browser::new(&s.app);
+        let page = password_step(&s, &second).await;
+        let replayed = send_code(&second, &page, &code).await.page();
+        assert!(replayed.contains("That code did not work"), "a replayed code must fail");
+        // The next time step's code works.
+        s.app.clock.advance(30);
+        let next = totp(&secret, s.app.clock.now());
+        assert!(send_code(&second, &replayed, &next).await.page().contains("name=\"decision\""));
+    }
+
+    async fn a_recovery_code_works_in_place_of_the_code_once(db) {
+        let s = setup(db, false).await;
+        let enrolled = enable(&s, "alice");
+        let recovery = enrolled["recovery_codes"][3].as_str().unwrap().to_owned();
+        let first = Browser::new(&s.app);
+        let page = password_step(&s, &first).await;
+        assert!(send_code(&first, &page, &recovery).await.page().contains("name=\"decision\""));
+        let second = Browser::new(&s.app);
+        let page = password_step(&s, &second).await;
+        assert!(send_code(&second, &page, &recovery).await.page().contains("That code did not work"));
+    }
+
+    async fn the_password_grant_refuses_a_user_with_totp(db) {
+        let s = setup(db, false).await;
+        let app_client = s.app.first_party_client(&["books:read"]);
+        assert_eq!(s.app.password_grant(&app_client, "alice", PASSWORD, None).await.status(), 200);
+        enable(&s, "alice");
+        let res = s.app.password_grant(&app_client, "alice", PASSWORD, None).await;
+        let error = oauth_error(res, 400, "invalid_grant").await;
+        assert!(error["error_description"].as_str().unwrap().contains("authorization-code flow"));
+        // A wrong password still gets the plain answer: the second factor is not revealed.
+        let res = s.app.password_grant(&app_client, "alice", "wrong password", None).await;
+        let error = oauth_error(res, 400, "invalid_grant").await;
+        assert!(!error["error_description"].as_str().unwrap().contains("factor"));
+    }
+
+    async fn disabling_totp_returns_to_the_password_alone(db) {
+        let s = setup(db, false).await;
+        enable(&s, "alice");
+        let off = s.app.cli_json(&["user", "totp", "disable", "alice"]);
+        assert_eq!(off["totp"], "off");
+        let consent = password_step(&s, &Browser::new(&s.app)).await;
+        assert!(consent.contains("name=\"decision\""));
+        let unknown = s.app.cli(&["user", "totp", "enable", "nobody", "--json"]);
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user named `nobody`"));
+    }
+
+    async fn wrong_codes_count_towards_the_back_off_and_are_logged_without_secrets(db) {
+        let app = spawn_app_with(db, &[
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "2"),
+            ("GATEHOUSE_LIMITS_BASE_DELAY_SECS", "60"),
+        ]).await;
+        let client = app.register(&["--redirect-uri", "http://127.0.0.1:9/callback", "--scope", "books:read"]);
+        app.create_role("reader", &["books:read"]);
+        let user_id = app.create_user("alice", PASSWORD, &["reader"]);
+        let s = Setup { app, client, user_id };
+        let enrolled = enable(&s, "alice");
+        let secret = enrolled["secret"].as_str().unwrap().to_owned();
+        let browser = Browser::new(&s.app);
+        let mut page = password_step(&s, &browser).await;
+        let right = totp(&secret, s.app.clock.now());
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        for _ in 0..2 {
+            page = send_code(&browser, &page, wrong).await.page();
+        }
+        let blocked = send_code(&browser, &page, &right).await.page();
+        assert_eq!(blocked.status, 429);
+
+        let events = s.app.cli_json(&["events", "--user", &s.user_id]);
+        let text = events.to_string();
+        assert!(text.contains("totp_failed") && text.contains("lockout"), "{text}");
+        assert!(!text.contains(&secret) && !text.contains(wrong) && !text.contains(&right));
+        let admin = s.app.cli_json(&["events", "--user", "admin"]).to_string();
+        assert!(admin.contains("totp_enabled") && !admin.contains(&secret));
+    }
+}
