@@ -307,7 +307,7 @@ pub fn enable_totp(
     let user = accounts::find_user_by_name(conn, username)?
         .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
     let keys = SealingKeys::load(conn, now)?;
-    let enrollment = two_factor::enroll(conn, &keys, &user, true, now)?;
+    let enrollment = two_factor::enroll(conn, &keys, &user, now)?;
     let event = Event {
         actor: Some(security_events::ADMIN),
         detail: Some(&format!("TOTP enabled for user {}", user.id)),

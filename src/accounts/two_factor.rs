@@ -29,36 +29,51 @@ fn purpose(user_id: &str) -> String {
     format!("totp {user_id}")
 }
 
-/// Gives `user` a new TOTP secret and recovery codes, replacing any earlier ones. `confirmed`
-/// switches the factor on at once (an administrator's `user totp enable`); otherwise it waits
-/// for the user's first good code (`confirm`).
+/// How long a secret shown on the account page waits for its first code.
+const PENDING_SECS: i64 = 600;
+
+/// An administrator's `user totp enable`: a new secret and recovery codes, on at once,
+/// replacing any earlier ones.
 pub fn enroll(
     conn: &mut DbConnection,
     keys: &SealingKeys,
     user: &User,
-    confirmed: bool,
     now: i64,
 ) -> Result<Enrollment, StorageError> {
     let secret = TotpSecret::generate();
     let sealed = keys.seal(&purpose(&user.id), secret.as_bytes());
-    let recovery_codes: Vec<String> = (0..RECOVERY_CODES).map(|_| random_id(10)).collect();
-    let hashes: Vec<SecretHash> = recovery_codes
-        .iter()
-        .map(|c| SecretHash::of(c.as_bytes()))
-        .collect();
-    two_factor::replace(
-        conn,
-        &user.id,
-        &sealed,
-        confirmed.then_some(now),
-        &hashes,
-        now,
-    )?;
+    let (recovery_codes, hashes) = new_recovery_codes();
+    two_factor::replace(conn, &user.id, &sealed, Some(now), &hashes, now)?;
     Ok(Enrollment {
         otpauth_uri: secret.otpauth_uri(ISSUER_LABEL, &user.username),
         secret: secret.base32(),
         recovery_codes,
     })
+}
+
+/// The account page: the secret waiting for its first code, or a new one. Nothing is on
+/// until `confirm`.
+pub fn pending(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user: &User,
+    now: i64,
+) -> Result<TotpSecret, StorageError> {
+    if let Some(stored) = two_factor::find(conn, &user.id)? {
+        if stored.confirmed_at.is_none() && now - stored.created_at < PENDING_SECS {
+            return open_secret(conn, keys, &user.id, &stored.secret_sealed, now);
+        }
+    }
+    let secret = TotpSecret::generate();
+    let sealed = keys.seal(&purpose(&user.id), secret.as_bytes());
+    two_factor::replace(conn, &user.id, &sealed, None, &[], now)?;
+    Ok(secret)
+}
+
+fn new_recovery_codes() -> (Vec<String>, Vec<SecretHash>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| random_id(10)).collect();
+    let hashes = codes.iter().map(|c| SecretHash::of(c.as_bytes())).collect();
+    (codes, hashes)
 }
 
 /// Checks a code at login. Only for a confirmed factor; each code works once.
@@ -79,16 +94,22 @@ pub fn check(
     two_factor::use_recovery_code(conn, user_id, &SecretHash::of(code.as_bytes()), now)
 }
 
-/// Switches a pending factor on with the user's first good code.
+/// Switches a pending factor on with the user's first good code; answers the recovery codes,
+/// to be shown once.
 pub fn confirm(
     conn: &mut DbConnection,
     keys: &SealingKeys,
     user_id: &str,
     code: &str,
     now: i64,
-) -> Result<bool, StorageError> {
+) -> Result<Option<Vec<String>>, StorageError> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    Ok(check_totp(conn, keys, user_id, &code, now)? && two_factor::confirm(conn, user_id, now)?)
+    if !(check_totp(conn, keys, user_id, &code, now)? && two_factor::confirm(conn, user_id, now)?) {
+        return Ok(None);
+    }
+    let (codes, hashes) = new_recovery_codes();
+    two_factor::replace_recovery_codes(conn, user_id, &hashes, now)?;
+    Ok(Some(codes))
 }
 
 fn check_totp(
@@ -101,24 +122,33 @@ fn check_totp(
     let Some(stored) = two_factor::find(conn, user_id)? else {
         return Ok(false);
     };
-    let secret = match keys.open(&purpose(user_id), &stored.secret_sealed) {
-        Ok(bytes) => TotpSecret::from_bytes(bytes),
-        Err(Unsealed::UnknownKey) => {
-            // Sealed by an instance whose key this one has not loaded yet.
-            keys.reload(conn, now)?;
-            keys.open(&purpose(user_id), &stored.secret_sealed)
-                .map(TotpSecret::from_bytes)
-                .map_err(|_| StorageError::Corrupt("a TOTP secret does not open".into()))?
-        }
-        Err(Unsealed::Invalid) => {
-            return Err(StorageError::Corrupt("a TOTP secret does not open".into()))
-        }
-    };
+    let secret = open_secret(conn, keys, user_id, &stored.secret_sealed, now)?;
     match secret.matching_step(code, now) {
         // Never a step at or before the last one accepted: a replayed code fails.
         Some(step) if step > stored.last_step.unwrap_or(i64::MIN) => {
             two_factor::use_step(conn, user_id, step)
         }
         _ => Ok(false),
+    }
+}
+
+fn open_secret(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    user_id: &str,
+    sealed: &str,
+    now: i64,
+) -> Result<TotpSecret, StorageError> {
+    let corrupt = || StorageError::Corrupt("a TOTP secret does not open".into());
+    match keys.open(&purpose(user_id), sealed) {
+        Ok(bytes) => Ok(TotpSecret::from_bytes(bytes)),
+        Err(Unsealed::UnknownKey) => {
+            // Sealed by an instance whose key this one has not loaded yet.
+            keys.reload(conn, now)?;
+            keys.open(&purpose(user_id), sealed)
+                .map(TotpSecret::from_bytes)
+                .map_err(|_| corrupt())
+        }
+        Err(Unsealed::Invalid) => Err(corrupt()),
     }
 }

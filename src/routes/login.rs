@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
+use super::account::ACCOUNT_PATH;
 use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
 use crate::accounts::login_attempts::LoginKeys;
 use crate::accounts::two_factor;
@@ -50,24 +51,17 @@ pub async fn login(
         Err(refused) => return refused.page(),
     };
     // The authorization request must be good before any password work is done for it.
-    let checked = {
-        let request = request.clone();
-        state
-            .db
-            .run(move |conn| authorization::check(conn, &request, None))
-            .await
-    };
-    let asked = match checked {
-        Ok(asked) => asked,
-        Err(refusal) => return refused(refusal),
+    let destination = match Destination::of(&state, &request, &query).await {
+        Ok(destination) => destination,
+        Err(page) => return page,
     };
     let username = form.param("username").unwrap_or_default().to_owned();
     let render = |response: actix_web::HttpResponseBuilder, error: &str| {
         pages::render_with(
             response,
             &LoginPage {
-                client_name: &asked.client.name,
-                action: &format!("{LOGIN_PATH}?{query}"),
+                client_name: destination.name(),
+                action: &destination.action(LOGIN_PATH, &query),
                 csrf_token: &session.csrf,
                 username: &username,
                 error: Some(error),
@@ -107,7 +101,7 @@ pub async fn login(
     // Unknown user and wrong password: the same answer after the same bcrypt work.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, hash).await;
-    let client_id = asked.client.id.clone();
+    let client_id = destination.client_id();
     let Some(user) = user.filter(|_| verified) else {
         let (typed, keys, shared) = (username.clone(), keys.clone(), state.clone());
         let counted = state
@@ -115,7 +109,7 @@ pub async fn login(
             .run(move |conn| {
                 let event = Event {
                     actor: Some(&typed),
-                    client_id: Some(&client_id),
+                    client_id: client_id.as_deref(),
                     ip: ip.as_deref(),
                     detail: None,
                 };
@@ -144,7 +138,7 @@ pub async fn login(
             }
             let event = Event {
                 actor: Some(&user_id),
-                client_id: Some(&client_id),
+                client_id: client_id.as_deref(),
                 ip: ip.as_deref(),
                 detail: None,
             };
@@ -152,7 +146,7 @@ pub async fn login(
         })
         .await;
     match next {
-        Ok(session) => onwards(&state, &session, &query, now),
+        Ok(session) => onwards(&state, &session, &destination.next(&query), now),
         Err(e) => storage_failed(&e),
     }
 }
@@ -175,10 +169,10 @@ fn complete_login(
     Ok(session)
 }
 
-/// Back to `/authorize` with the same request, and the new session.
-fn onwards(state: &AppState, session: &Session, query: &str, now: i64) -> HttpResponse {
+/// On to `next` (`Destination::next`) with the new session.
+fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("{AUTHORIZE_PATH}?{query}")))
+        .insert_header((header::LOCATION, next))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(state.browser.cookie(session, now))
         .finish()
@@ -200,27 +194,20 @@ pub async fn second_factor(
         Ok(posted) => posted,
         Err(refused) => return refused.page(),
     };
+    let destination = match Destination::of(&state, &request, &query).await {
+        Ok(destination) => destination,
+        Err(page) => return page,
+    };
     let Some(user_id) = session.pending.clone() else {
         // Nothing owed (expired, or already logged in): start again where the flow stands.
-        return onwards(&state, &session, &query, now);
-    };
-    let checked = {
-        let request = request.clone();
-        state
-            .db
-            .run(move |conn| authorization::check(conn, &request, None))
-            .await
-    };
-    let asked = match checked {
-        Ok(asked) => asked,
-        Err(refusal) => return refused(refusal),
+        return onwards(&state, &session, &destination.next(&query), now);
     };
     let render = |response: actix_web::HttpResponseBuilder, error: &str| {
         pages::render_with(
             response,
             &TotpPage {
-                client_name: &asked.client.name,
-                action: &format!("{SECOND_FACTOR_PATH}?{query}"),
+                client_name: destination.name(),
+                action: &destination.action(SECOND_FACTOR_PATH, &query),
                 csrf_token: &session.csrf,
                 error: Some(error),
             },
@@ -233,7 +220,7 @@ pub async fn second_factor(
         );
     };
     let ip = client_ip(&req);
-    let (shared, client_id) = (state.clone(), asked.client.id.clone());
+    let (shared, client_id) = (state.clone(), destination.client_id());
     let outcome = state
         .db
         .run(move |conn| -> Result<SecondFactor, StorageError> {
@@ -246,7 +233,7 @@ pub async fn second_factor(
             }
             let event = Event {
                 actor: Some(&user.id),
-                client_id: Some(&client_id),
+                client_id: client_id.as_deref(),
                 ip: ip.as_deref(),
                 detail: None,
             };
@@ -265,7 +252,9 @@ pub async fn second_factor(
         })
         .await;
     match outcome {
-        Ok(SecondFactor::Right(session)) => onwards(&state, &session, &query, now),
+        Ok(SecondFactor::Right(session)) => {
+            onwards(&state, &session, &destination.next(&query), now)
+        }
         Ok(SecondFactor::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
         Ok(SecondFactor::Blocked(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
@@ -275,6 +264,70 @@ pub async fn second_factor(
         Err(e) => storage_failed(&e),
     }
 }
+
+/// Where a login leads: back into the authorization request carried in the form's URL, or,
+/// with none, to the user's own account page.
+enum Destination {
+    Authorize { client_id: String, name: String },
+    Account,
+}
+
+impl Destination {
+    async fn of(
+        state: &AppState,
+        request: &FormRequest,
+        query: &str,
+    ) -> Result<Destination, HttpResponse> {
+        if query.is_empty() {
+            return Ok(Destination::Account);
+        }
+        let request = request.clone();
+        let checked = state
+            .db
+            .run(move |conn| authorization::check(conn, &request, None))
+            .await;
+        match checked {
+            Ok(asked) => Ok(Destination::Authorize {
+                client_id: asked.client.id,
+                name: asked.client.name,
+            }),
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+
+    /// What the pages say the login is for.
+    fn name(&self) -> &str {
+        match self {
+            Destination::Authorize { name, .. } => name,
+            Destination::Account => ACCOUNT_NAME,
+        }
+    }
+
+    fn client_id(&self) -> Option<String> {
+        match self {
+            Destination::Authorize { client_id, .. } => Some(client_id.clone()),
+            Destination::Account => None,
+        }
+    }
+
+    /// A form's `action`: `path`, carrying the authorization request if there is one.
+    fn action(&self, path: &str, query: &str) -> String {
+        match self {
+            Destination::Authorize { .. } => format!("{path}?{query}"),
+            Destination::Account => path.to_owned(),
+        }
+    }
+
+    fn next(&self, query: &str) -> String {
+        match self {
+            Destination::Authorize { .. } => format!("{AUTHORIZE_PATH}?{query}"),
+            Destination::Account => ACCOUNT_PATH.to_owned(),
+        }
+    }
+}
+
+/// The login page's "to continue to …" when signing in to one's own account.
+pub const ACCOUNT_NAME: &str = "your gatehouse account";
 
 enum SecondFactor {
     Right(Session),

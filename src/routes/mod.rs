@@ -1,5 +1,6 @@
 //! HTTP: one module per endpoint family, and the whole route table in [`configure`].
 
+mod account;
 mod authorize;
 mod consent;
 mod health;
@@ -51,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(consent::CONSENT_PATH, web::post().to(consent::consent))
     .route(login::LOGOUT_PATH, web::post().to(login::logout))
+    .route(account::ACCOUNT_PATH, web::get().to(account::show))
+    .route(account::ACCOUNT_PATH, web::post().to(account::confirm))
     .route(METADATA_PATH, web::get().to(metadata::metadata))
     .route(JWKS_PATH, web::get().to(jwks::jwks))
     .route("/healthz", web::get().to(health::healthz))

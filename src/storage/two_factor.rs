@@ -87,6 +87,29 @@ pub fn use_step(conn: &mut DbConnection, user_id: &str, step: i64) -> Result<boo
         == 1)
 }
 
+/// Replaces the user's recovery codes.
+pub fn replace_recovery_codes(
+    conn: &mut DbConnection,
+    user_id: &str,
+    recovery: &[SecretHash],
+    now: i64,
+) -> Result<(), StorageError> {
+    conn.transaction(|conn| {
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+            .execute(conn)?;
+        for hash in recovery {
+            diesel::insert_into(recovery_codes::table)
+                .values((
+                    recovery_codes::code_hash.eq(hash.as_bytes().to_vec()),
+                    recovery_codes::user_id.eq(user_id),
+                    recovery_codes::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// Spends a recovery code of the user's, once.
 pub fn use_recovery_code(
     conn: &mut DbConnection,

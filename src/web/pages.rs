@@ -27,6 +27,22 @@ pub struct TotpPage<'a> {
     pub error: Option<&'a str>,
 }
 
+#[derive(Template)]
+#[template(path = "account_security.html")]
+pub struct AccountSecurityPage<'a> {
+    pub username: &'a str,
+    pub csrf_token: &'a str,
+    pub action: &'a str,
+    /// Two-step verification is on (and the codes were shown before).
+    pub on: bool,
+    /// Just switched on: the recovery codes, shown this once.
+    pub recovery_codes: Option<Vec<String>>,
+    /// Enrolment: the QR code (inline SVG, made here, never from input) and the key.
+    pub qr_svg: String,
+    pub secret: String,
+    pub error: Option<&'a str>,
+}
+
 /// One line on the consent page.
 pub struct ScopeLine {
     pub name: String,

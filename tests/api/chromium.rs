@@ -217,6 +217,18 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
     }
     let landed = browser.current_url().await.unwrap();
     screenshot(&browser, "3-back-at-the-app.png").await;
+
+    // Still signed in to gatehouse: the account page offers two-step verification.
+    browser
+        .goto(&format!("{}/account/security", app.address))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("svg"))
+        .await
+        .unwrap();
+    screenshot(&browser, "4-account-security.png").await;
     browser.close().await.unwrap();
     assert!(landed.as_str().starts_with(&redirect), "landed on {landed}");
     assert_eq!(

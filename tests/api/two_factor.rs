@@ -156,3 +156,35 @@ on_both_backends! {
         assert!(admin.contains("totp_enabled") && !admin.contains(&secret));
     }
 }
+
+on_both_backends! {
+    async fn a_user_turns_totp_on_from_the_account_page(db) {
+        let s = setup(db, false).await;
+        let browser = Browser::new(&s.app);
+        let login = browser.open("/account/security").await.page();
+        assert!(login.contains("your gatehouse account"), "{}", login.body);
+        let enrol = log_in(&browser, &login, "alice", PASSWORD).await.page();
+        assert!(enrol.contains("<svg"), "an inline QR code: {}", enrol.body);
+        let secret = enrol.select_text("#totp-secret").pop().expect("the key in words");
+
+        // Nothing is on until a first good code.
+        assert!(password_step(&s, &Browser::new(&s.app)).await.contains("name=\"decision\""));
+        let right = totp(&secret, s.app.clock.now());
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        let again = browser.submit(&enrol.form_with("code").with("code", wrong), None).await.page();
+        assert!(again.contains("That code did not work"));
+        assert_eq!(again.select_text("#totp-secret"), vec![secret.clone()], "the same key again");
+
+        let on = browser.submit(&again.form_with("code").with("code", &right), None).await.page();
+        assert_eq!(on.select_text("#recovery-codes li").len(), 10, "{}", on.body);
+        assert!(browser.open("/account/security").await.page().contains("is <strong>on</strong>"));
+
+        // Logging in through an app now asks for the code.
+        let other = Browser::new(&s.app);
+        let code_page = password_step(&s, &other).await;
+        assert!(code_page.contains("Two-step verification"));
+        s.app.clock.advance(30);
+        let consent = send_code(&other, &code_page, &totp(&secret, s.app.clock.now())).await.page();
+        assert!(consent.contains("name=\"decision\""));
+    }
+}
