@@ -14,6 +14,9 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct PasswordChecker {
     jobs: Sender<Job>,
+    /// A hash of a password nobody knows, at the configured cost, made on first need. Per
+    /// checker, not per process: the cost is configuration.
+    dummy: Arc<OnceLock<String>>,
     cost: u32,
 }
 
@@ -29,19 +32,26 @@ impl PasswordChecker {
                 .spawn(move || work(queue))
                 .expect("spawn a password thread");
         }
-        PasswordChecker { jobs, cost }
+        PasswordChecker {
+            jobs,
+            dummy: Arc::new(OnceLock::new()),
+            cost,
+        }
     }
 
     /// Checks `password` against `hash`. Without a hash (unknown user) it checks against a
     /// dummy of the same cost, so both answers take about the same time.
     pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let cost = self.cost;
+        let (cost, dummy) = (self.cost, self.dummy.clone());
         let job: Job = Box::new(move || {
             let ok = match &hash {
                 Some(hash) => yielding_bcrypt::verify(password.as_bytes(), hash),
                 None => {
-                    let _ = yielding_bcrypt::verify(password.as_bytes(), dummy_hash(cost));
+                    let dummy = dummy.get_or_init(|| {
+                        bcrypt::hash("gatehouse dummy password", cost).expect("bcrypt hashes")
+                    });
+                    let _ = yielding_bcrypt::verify(password.as_bytes(), dummy);
                     false
                 }
             };
@@ -66,12 +76,6 @@ fn work(queue: Arc<Mutex<Receiver<Job>>>) {
             Err(_) => return,
         }
     }
-}
-
-/// A hash of a password nobody knows, at the configured cost.
-fn dummy_hash(cost: u32) -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| bcrypt::hash("gatehouse dummy password", cost).expect("bcrypt hashes"))
 }
 
 #[cfg(target_os = "linux")]

@@ -164,3 +164,83 @@ on_both_backends! {
         assert_eq!(status, 429, "the other instance learned of the block");
     }
 }
+
+/// The median time of `n` runs of `f`.
+async fn median_ms<F, Fut>(n: usize, mut f: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let start = std::time::Instant::now();
+        f().await;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times[n / 2]
+}
+
+/// Not a benchmark: a check that an unknown username costs the same password work as a
+/// known one. At bcrypt cost 10 a check takes tens of milliseconds; without the dummy hash an
+/// unknown name would answer in about one.
+#[actix_web::test]
+async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
+    let site = site(
+        TestDb::sqlite(),
+        &[
+            ("GATEHOUSE_ACCOUNTS_BCRYPT_COST", "10"),
+            // Twenty failures in a row: the back-off is not under test here.
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "100"),
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP", "100"),
+        ],
+    )
+    .await;
+    let client = site.app.first_party_client(&["books:read"]);
+    let known = median_ms(5, || async {
+        attempt(&site, "alice", "wrong").await;
+    })
+    .await;
+    let unknown = median_ms(5, || async {
+        attempt(&site, "nobody", "wrong").await;
+    })
+    .await;
+    assert!(
+        unknown > known / 3.0,
+        "login form: unknown {unknown:.1} ms, known {known:.1} ms"
+    );
+    let known = median_ms(5, || async {
+        site.app
+            .password_grant(&client, "alice", "wrong", None)
+            .await;
+    })
+    .await;
+    let unknown = median_ms(5, || async {
+        site.app
+            .password_grant(&client, "nobody", "wrong", None)
+            .await;
+    })
+    .await;
+    assert!(
+        unknown > known / 3.0,
+        "password grant: unknown {unknown:.1} ms, known {known:.1} ms"
+    );
+}
+
+on_both_backends! {
+    async fn the_password_grant_counts_failures_like_the_login_form(db) {
+        let site = site(db, &[("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "2")]).await;
+        let client = site.app.first_party_client(&["books:read"]);
+        for _ in 0..2 {
+            let res = site.app.password_grant(&client, "alice", "wrong", None).await;
+            oauth_error(res, 400, "invalid_grant").await;
+        }
+        let res = site.app.password_grant(&client, "alice", PASSWORD, None).await;
+        assert!(res.headers().contains_key("retry-after"));
+        oauth_error(res, 429, "temporarily_unavailable").await;
+        // The login form shares the count.
+        assert_eq!(attempt(&site, "alice", PASSWORD).await.status, 429);
+        site.app.clock.advance(61);
+        assert_eq!(site.app.password_grant(&client, "alice", PASSWORD, None).await.status(), 200);
+    }
+}
