@@ -110,11 +110,22 @@ fn client_app() -> String {
     format!("http://127.0.0.1:{port}/callback")
 }
 
-async fn screenshot(browser: &Client, name: &str) {
+/// Saves a screenshot of the page and answers the PNG.
+async fn screenshot(browser: &Client, name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     let png = browser.screenshot().await.expect("a screenshot");
-    std::fs::write(dir.join(name), png).unwrap();
+    std::fs::write(dir.join(name), &png).unwrap();
+    png
+}
+
+/// Reads the QR code in a screenshot, as a phone's camera would.
+fn read_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    let grid = grids.first().expect("a QR code on the screen");
+    grid.decode().expect("a readable QR code").1
 }
 
 #[actix_web::test]
@@ -228,8 +239,20 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
         .for_element(Locator::Css("svg"))
         .await
         .unwrap();
-    screenshot(&browser, "4-account-security.png").await;
+    let png = screenshot(&browser, "4-account-security.png").await;
+    let totp_key = browser
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     browser.close().await.unwrap();
+    assert_eq!(
+        read_qr(&png),
+        format!("otpauth://totp/gatehouse:alice?secret={totp_key}&issuer=gatehouse&algorithm=SHA1&digits=6&period=30"),
+        "the QR code carries the key shown beside it"
+    );
     assert!(landed.as_str().starts_with(&redirect), "landed on {landed}");
     assert_eq!(
         query_param(&landed, "state").as_deref(),
