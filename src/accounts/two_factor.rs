@@ -84,7 +84,7 @@ pub fn check(
     code: &str,
     now: i64,
 ) -> Result<bool, StorageError> {
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let code = without_spaces(code);
     if !two_factor::is_on(conn, user_id)? {
         return Ok(false);
     }
@@ -103,7 +103,7 @@ pub fn confirm(
     code: &str,
     now: i64,
 ) -> Result<Option<Vec<String>>, StorageError> {
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let code = without_spaces(code);
     if !(check_totp(conn, keys, user_id, &code, now)? && two_factor::confirm(conn, user_id, now)?) {
         return Ok(None);
     }
@@ -151,4 +151,9 @@ fn open_secret(
         }
         Err(Unsealed::Invalid) => Err(corrupt()),
     }
+}
+
+/// Codes as people type them: "123 456" is "123456".
+fn without_spaces(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace()).collect()
 }

@@ -35,16 +35,7 @@ pub fn replace(
                 totp_credentials::confirmed_at.eq(confirmed_at),
             ))
             .execute(conn)?;
-        for hash in recovery {
-            diesel::insert_into(recovery_codes::table)
-                .values((
-                    recovery_codes::code_hash.eq(hash.as_bytes().to_vec()),
-                    recovery_codes::user_id.eq(user_id),
-                    recovery_codes::created_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
+        insert_recovery_codes(conn, user_id, recovery, now)
     })
 }
 
@@ -97,17 +88,26 @@ pub fn replace_recovery_codes(
     conn.transaction(|conn| {
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
             .execute(conn)?;
-        for hash in recovery {
-            diesel::insert_into(recovery_codes::table)
-                .values((
-                    recovery_codes::code_hash.eq(hash.as_bytes().to_vec()),
-                    recovery_codes::user_id.eq(user_id),
-                    recovery_codes::created_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
+        insert_recovery_codes(conn, user_id, recovery, now)
     })
+}
+
+fn insert_recovery_codes(
+    conn: &mut DbConnection,
+    user_id: &str,
+    recovery: &[SecretHash],
+    now: i64,
+) -> Result<(), StorageError> {
+    for hash in recovery {
+        diesel::insert_into(recovery_codes::table)
+            .values((
+                recovery_codes::code_hash.eq(hash.as_bytes().to_vec()),
+                recovery_codes::user_id.eq(user_id),
+                recovery_codes::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Spends a recovery code of the user's, once.
