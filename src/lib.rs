@@ -7,6 +7,8 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod oauth;
+#[cfg(feature = "resource")]
+pub mod resource;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -6,6 +6,9 @@ mod brute_force;
 mod chromium;
 mod helpers;
 
+#[path = "../../examples/bookshop.rs"]
+mod bookshop;
+
 mod accounts;
 mod authorization_code;
 mod bad_input;
@@ -20,4 +23,5 @@ mod logging;
 mod password_grant;
 mod primitives;
 mod refresh_tokens;
+mod resource;
 mod two_factor;
