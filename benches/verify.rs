@@ -27,7 +27,9 @@ fn start_gatehouse(dir: &std::path::Path) -> (String, Settings) {
     let for_server = settings.clone();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(for_server).await.expect("gatehouse starts");
+            let app = Application::build(for_server)
+                .await
+                .expect("gatehouse starts");
             tx.send(app.issuer().to_owned()).unwrap();
             app.run_until_stopped().await.unwrap();
         })
@@ -38,7 +40,8 @@ fn start_gatehouse(dir: &std::path::Path) -> (String, Settings) {
 fn verify(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, settings) = start_gatehouse(dir.path());
-    let mut conn = Database::connect_once(&settings.database.url, &pool_options(&settings)).unwrap();
+    let mut conn =
+        Database::connect_once(&settings.database.url, &pool_options(&settings)).unwrap();
     let spec = ClientSpec {
         name: "bench".into(),
         grant_types: vec!["client_credentials".into()],
@@ -46,7 +49,10 @@ fn verify(c: &mut Criterion) {
         ..ClientSpec::default()
     };
     let created = admin::create_client(&mut conn, spec, unix_now()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (verifier, token) = rt.block_on(async {
         let body: serde_json::Value = reqwest::Client::new()
             .post(format!("{issuer}/token"))
@@ -59,10 +65,13 @@ fn verify(c: &mut Criterion) {
             .await
             .unwrap();
         let token = body["access_token"].as_str().unwrap().to_owned();
-        let verifier = TokenVerifier::discover(Verification::new(&issuer)).await.unwrap();
+        let verifier = TokenVerifier::discover(Verification::new(&issuer))
+            .await
+            .unwrap();
         (verifier, token)
     });
-    rt.block_on(verifier.verify(&token)).expect("the token checks out");
+    rt.block_on(verifier.verify(&token))
+        .expect("the token checks out");
     c.bench_function("verify an access token (warm key cache)", |b| {
         b.iter(|| rt.block_on(verifier.verify(&token)).unwrap())
     });

@@ -91,6 +91,8 @@ pub struct Caller {
     pub sub: String,
     pub client_id: String,
     pub scopes: BTreeSet<String>,
+    /// The user's roles when the token was issued (none for client credentials).
+    pub roles: BTreeSet<String>,
     /// Every claim, for anything else a handler needs.
     pub claims: Value,
 }
@@ -286,6 +288,12 @@ impl TokenVerifier {
                 .split(' ')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
+                .collect(),
+            roles: claims["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_owned))
                 .collect(),
             claims,
         })

@@ -22,6 +22,13 @@ pub struct Minter {
     pub keyring: Arc<Keyring>,
 }
 
+/// The user a token is for: the `sub` and the roles it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct UserGrant<'a> {
+    pub id: &'a str,
+    pub roles: &'a [String],
+}
+
 /// An access token as handed to the client.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -38,15 +45,28 @@ impl Minter {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<AccessToken, SigningError> {
-        self.mint_in_session(sub, client_id, scope, None, now)
+        self.mint_claims(sub, client_id, scope, None, None, now)
     }
 
-    /// Mints an access token that belongs to the refresh-token family `sid`.
-    pub fn mint_in_session(
+    /// Mints an access token for a user with `roles`, belonging to the refresh-token family
+    /// `sid` if there is one.
+    pub fn mint_for_user(
+        &self,
+        user: &UserGrant<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        sid: Option<&str>,
+        now: i64,
+    ) -> Result<AccessToken, SigningError> {
+        self.mint_claims(user.id, client_id, scope, Some(user.roles), sid, now)
+    }
+
+    fn mint_claims(
         &self,
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
+        roles: Option<&[String]>,
         sid: Option<&str>,
         now: i64,
     ) -> Result<AccessToken, SigningError> {
@@ -60,6 +80,7 @@ impl Minter {
             iat: now,
             exp: now + self.access_token_ttl_secs,
             sid: sid.map(str::to_owned),
+            roles: roles.map(<[String]>::to_vec),
         };
         let token = jwt::sign(&self.keyring.current(), &claims)?;
         Ok(AccessToken { token, claims })

@@ -5,7 +5,7 @@
 //! place for an atomic exchange, family revocation or a grace window, so this flow stands
 //! beside it, sharing client authentication and the minter.
 
-use super::issuer::{Minter, TokenResponse};
+use super::issuer::{Minter, TokenResponse, UserGrant};
 use super::request::FormRequest;
 use super::sessions::SessionPolicy;
 use super::{client_auth, GrantType, OAuthError, ScopeSet};
@@ -49,6 +49,7 @@ pub fn grant(
     };
     // Roles may have changed since the login.
     let granted = asked.intersection(&accounts::scopes_allowed_to(conn, &stored.user_id)?);
+    let roles = accounts::user_role_names(conn, &stored.user_id)?;
     if granted.is_empty() {
         return Err(OAuthError::invalid_scope(
             "none of the requested scopes is allowed to this user any more",
@@ -62,13 +63,12 @@ pub fn grant(
     };
     match refresh_tokens::rotate(conn, &presented, &client.id, &next.hash(), now, &rotation)? {
         Rotation::Rotated(token) => {
-            let access = minter.mint_in_session(
-                &token.user_id,
-                &client.id,
-                &granted,
-                Some(&token.family_id),
-                now,
-            )?;
+            let user = UserGrant {
+                id: &token.user_id,
+                roles: &roles,
+            };
+            let access =
+                minter.mint_for_user(&user, &client.id, &granted, Some(&token.family_id), now)?;
             Ok(TokenResponse::bearer(
                 access,
                 Some(next.expose().to_owned()),

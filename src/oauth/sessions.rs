@@ -1,8 +1,9 @@
 //! Starting a user's session: the access token, and a refresh-token family when the client
 //! may refresh. Every user grant (password now, authorization code later) ends here.
 
-use super::issuer::{Minter, TokenResponse};
+use super::issuer::{Minter, TokenResponse, UserGrant};
 use super::{GrantType, OAuthError, ScopeSet};
+use crate::storage::accounts;
 use crate::storage::clients::Client;
 use crate::storage::refresh_tokens::{self, NewSession};
 use crate::storage::DbConnection;
@@ -34,8 +35,13 @@ pub fn start(
     policy: &SessionPolicy,
     now: i64,
 ) -> Result<Started, OAuthError> {
+    let roles = accounts::user_role_names(conn, user_id)?;
+    let user = UserGrant {
+        id: user_id,
+        roles: &roles,
+    };
     if !client.allows_grant(GrantType::RefreshToken) {
-        let access = minter.mint(user_id, &client.id, scope, now)?;
+        let access = minter.mint_for_user(&user, &client.id, scope, None, now)?;
         return Ok(Started {
             access_jti: access.claims.jti.clone(),
             access_expires_at: access.claims.exp,
@@ -58,7 +64,7 @@ pub fn start(
             absolute_ttl: policy.absolute_ttl,
         },
     )?;
-    let access = minter.mint_in_session(user_id, &client.id, scope, Some(&family_id), now)?;
+    let access = minter.mint_for_user(&user, &client.id, scope, Some(&family_id), now)?;
     Ok(Started {
         access_jti: access.claims.jti.clone(),
         access_expires_at: access.claims.exp,

@@ -26,6 +26,10 @@ pub struct AccessTokenClaims {
     /// a revoked session with one indexed lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The user's roles when the token was issued, for APIs that decide by role as well as
+    /// by scope. Absent for client credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -127,6 +127,13 @@ on_both_backends! {
         assert_eq!(challenge(&res), "Bearer", "no error code for a missing token (RFC 6750 §3.1)");
 
         assert_eq!(shop.get(Some(&customer)).await.status(), 200);
+        let caller = shop.verifier.verify(&customer).await.unwrap();
+        assert_eq!((caller.sub.as_str(), caller.client_id.as_str()), (carol.as_str(), client.id.as_str()));
+        assert_eq!(caller.roles.iter().collect::<Vec<_>>(), vec!["customer"]);
+        assert!(caller.has_scope("orders:create") && !caller.has_scope("books:write"));
+        let service = app.service_client(&["books:read"]);
+        let machine = app.client_credentials(&service).await["access_token"].as_str().unwrap().to_owned();
+        assert!(shop.verifier.verify(&machine).await.unwrap().roles.is_empty(), "no roles for a client");
         let ordered = shop.send(reqwest::Method::POST, "/orders", &customer, json!({"book_id": 1, "quantity": 2})).await;
         assert_eq!(ordered.status(), 201);
         assert_eq!(ordered.json::<Value>().await.unwrap()["customer"], carol.as_str());
