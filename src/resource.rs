@@ -1,12 +1,30 @@
 //! Checking gatehouse's access tokens in an actix-web API (RFC 6750 bearer tokens in the
 //! RFC 9068 profile), behind the `resource` cargo feature.
 //!
-//! ```ignore
-//! let verifier = web::Data::new(TokenVerifier::discover(Verification::new(issuer)).await?);
-//! App::new()
-//!     .app_data(verifier)
-//!     .route("/books", web::get().to(list).wrap(RequireScope::new("books:read")))
-//! // and in a handler: `async fn list(caller: Caller) -> …`
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use gatehouse::resource::{Caller, RequireScope, TokenVerifier, Verification};
+//!
+//! async fn add_book(caller: Caller) -> String {
+//!     format!("added by {}", caller.sub)
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let verifier = TokenVerifier::discover(Verification::new("http://127.0.0.1:8080"))
+//!         .await
+//!         .map_err(std::io::Error::other)?;
+//!     let verifier = web::Data::new(verifier);
+//!     HttpServer::new(move || {
+//!         App::new().app_data(verifier.clone()).route(
+//!             "/books",
+//!             web::post().to(add_book).wrap(RequireScope::new("books:write")),
+//!         )
+//!     })
+//!     .bind("127.0.0.1:8081")?
+//!     .run()
+//!     .await
+//! }
 //! ```
 //!
 //! What is checked, in order: a `Bearer` token in the `Authorization` header (the query
