@@ -1,7 +1,8 @@
 //! A real browser through the whole flow: headless Chromium, driven over WebDriver by
 //! chromedriver, opens the authorize URL, logs in, approves, and lands on the client's
 //! redirect URI with a code, which the client then exchanges with its PKCE verifier.
-//! A screenshot of each page goes to `target/tmp/browser/`.
+//! A second test signs in with a TOTP code. A screenshot of each page goes to
+//! `target/tmp/browser/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
 //! the test says so and passes, unless `GATEHOUSE_TEST_REQUIRE_BROWSER=1` (set by CI).
@@ -277,4 +278,104 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
     assert_eq!(claims["sub"], user_id.as_str());
     assert_eq!(claims["scope"], "books:read");
     assert!(tokens["refresh_token"].is_string());
+}
+
+#[actix_web::test]
+async fn chromium_signs_in_with_a_second_factor() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_app_configured(TestDb::sqlite(), &[], None).await;
+    let redirect = client_app();
+    let created = app.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Bookshop",
+        "--redirect-uri",
+        &redirect,
+        "--scope",
+        "books:read",
+    ]);
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    app.create_role("reader", &["books:read"]);
+    app.create_user("bob", PASSWORD, &["reader"]);
+    let enrolled = app.cli_json(&["user", "totp", "enable", "bob"]);
+    let key = enrolled["secret"].as_str().unwrap().to_owned();
+    let authorize = format!(
+        "{}/authorize?{}",
+        app.address,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("state", "2fa")
+            .finish()
+    );
+
+    let browser = chromium(&driver).await;
+    browser.goto(&authorize).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("bob")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let code_field = browser
+        .wait()
+        .for_element(Locator::Id("code"))
+        .await
+        .unwrap();
+    screenshot(&browser, "5-second-factor.png").await;
+    let code = crate::two_factor::totp(&key, app.clock.now());
+    code_field.send_keys(&code).await.unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let allow = browser
+        .wait()
+        .for_element(Locator::Css("button[name=decision][value=allow]"))
+        .await
+        .unwrap();
+    allow.click().await.unwrap();
+    let mut landed = browser.current_url().await.unwrap();
+    for _ in 0..100 {
+        if landed.as_str().starts_with(&redirect) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        landed = browser.current_url().await.unwrap();
+    }
+    browser.close().await.unwrap();
+    assert_eq!(
+        query_param(&landed, "state").as_deref(),
+        Some("2fa"),
+        "landed on {landed}"
+    );
+    assert!(query_param(&landed, "code").is_some());
 }

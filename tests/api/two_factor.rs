@@ -10,7 +10,7 @@ use crate::browser::{Browser, Landing, Page};
 use crate::helpers::{oauth_error, on_both_backends, spawn_app_with};
 
 /// An independent TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30 s) for the test's "phone".
-fn totp(secret_b32: &str, unix: i64) -> String {
+pub(crate) fn totp(secret_b32: &str, unix: i64) -> String {
     let secret = BASE32_NOPAD
         .decode(secret_b32.as_bytes())
         .expect("base32 secret");
