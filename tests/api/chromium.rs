@@ -82,8 +82,10 @@ async fn chromium(driver: &Driver) -> Client {
         "goog:chromeOptions".into(),
         json!({
             "binary": tool("chromium").unwrap(),
+            // A small /dev/shm in containers crashes Chromium's renderer without the last flag.
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--window-size=414,896"],
+                     "--disable-background-networking", "--window-size=414,896",
+                     "--disable-dev-shm-usage"],
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
