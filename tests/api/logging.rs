@@ -34,6 +34,23 @@ async fn request_lines_are_logged_and_no_secret_or_token_ever_is() {
         created["client_id"].as_str().unwrap(),
         created["client_secret"].as_str().unwrap(),
     );
+    let app: serde_json::Value = serde_json::from_slice(
+        &cli(
+            &env,
+            &[
+                "client",
+                "create",
+                "--name",
+                "app",
+                "--redirect-uri",
+                "http://127.0.0.1:9/cb",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let app_id = app["client_id"].as_str().unwrap().to_owned();
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("serve")
@@ -88,6 +105,48 @@ async fn request_lines_are_logged_and_no_secret_or_token_ever_is() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 401);
+
+    // A browser login: the password, the CSRF token and the session cookie stay out too.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let query = format!(
+        "response_type=code&client_id={app_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=s"
+    );
+    let page = browser
+        .get(format!("http://{address}/authorize?{query}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie_value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let body = page.text().await.unwrap();
+    let csrf = body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token on the login page")
+        .to_owned();
+    let login = browser
+        .post(format!("http://{address}/login?{query}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(encode_form(&[
+            ("csrf_token", &csrf),
+            ("username", "alice"),
+            ("password", "alice's very secret password"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success() || login.status().is_redirection());
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill().unwrap();
     server.wait().unwrap();
@@ -98,7 +157,15 @@ async fn request_lines_are_logged_and_no_secret_or_token_ever_is() {
         &base64::engine::general_purpose::STANDARD,
         format!("{id}:{secret}"),
     );
-    for needle in [secret, token.as_str(), basic.as_str(), "wrong-secret-value"] {
+    for needle in [
+        secret,
+        token.as_str(),
+        basic.as_str(),
+        "wrong-secret-value",
+        "alice's very secret password",
+        &csrf,
+        &cookie_value,
+    ] {
         assert!(!log.contains(needle), "a secret or token reached the log");
     }
     let requests: Vec<&str> = log
