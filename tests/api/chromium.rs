@@ -131,6 +131,68 @@ fn read_qr(png: &[u8]) -> String {
     grid.decode().expect("a readable QR code").1
 }
 
+/// The authorize URL for `client_id`, with `extra` parameters.
+fn authorize_url(
+    app_address: &str,
+    client_id: &str,
+    redirect: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect)
+        .extend_pairs(extra)
+        .finish();
+    format!("{app_address}/authorize?{query}")
+}
+
+/// Types into the field with id `id`.
+async fn type_into(browser: &Client, id: &str, text: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click_submit(browser: &Client) {
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Fills in and sends the login form, once it is on screen.
+async fn sign_in(browser: &Client, username: &str, on_screen: impl AsyncFnOnce(&Client)) {
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    on_screen(browser).await;
+    type_into(browser, "username", username).await;
+    type_into(browser, "password", PASSWORD).await;
+    click_submit(browser).await;
+}
+
+/// Waits until the browser has been sent to `redirect`; answers where it is.
+async fn arrival_at(browser: &Client, redirect: &str) -> url::Url {
+    for _ in 0..100 {
+        let here = browser.current_url().await.unwrap();
+        if here.as_str().starts_with(redirect) {
+            return here;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.current_url().await.unwrap()
+}
+
 #[actix_web::test]
 async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
     let Some(driver) = start_driver().await else {
@@ -158,50 +220,25 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
     app.create_role("reader", &["books:read"]);
     let user_id = app.create_user("alice", PASSWORD, &["reader"]);
     let (verifier, challenge) = pkce_pair();
-    let authorize = format!(
-        "{}/authorize?{}",
-        app.address,
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &client_id)
-            .append_pair("redirect_uri", &redirect)
-            .append_pair("scope", "books:read books:write")
-            .append_pair("state", "from-chromium")
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .finish()
+    let authorize = authorize_url(
+        &app.address,
+        &client_id,
+        &redirect,
+        &[
+            ("scope", "books:read books:write"),
+            ("state", "from-chromium"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     );
 
     let browser = chromium(&driver).await;
     browser.goto(&authorize).await.unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    screenshot(&browser, "1-login.png").await;
-    assert!(browser.source().await.unwrap().contains("Bookshop"));
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&browser, "alice", async |b: &Client| {
+        screenshot(b, "1-login.png").await;
+        assert!(b.source().await.unwrap().contains("Bookshop"));
+    })
+    .await;
 
     let allow = browser
         .wait()
@@ -216,20 +253,7 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
         "only what alice's roles allow is asked"
     );
     allow.click().await.unwrap();
-
-    for _ in 0..100 {
-        if browser
-            .current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&redirect)
-        {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    let landed = browser.current_url().await.unwrap();
+    let landed = arrival_at(&browser, &redirect).await;
     screenshot(&browser, "3-back-at-the-app.png").await;
 
     // Still signed in to gatehouse: the account page offers two-step verification.
@@ -304,45 +328,11 @@ async fn chromium_signs_in_with_a_second_factor() {
     app.create_user("bob", PASSWORD, &["reader"]);
     let enrolled = app.cli_json(&["user", "totp", "enable", "bob"]);
     let key = enrolled["secret"].as_str().unwrap().to_owned();
-    let authorize = format!(
-        "{}/authorize?{}",
-        app.address,
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &client_id)
-            .append_pair("redirect_uri", &redirect)
-            .append_pair("state", "2fa")
-            .finish()
-    );
+    let authorize = authorize_url(&app.address, &client_id, &redirect, &[("state", "2fa")]);
 
     let browser = chromium(&driver).await;
     browser.goto(&authorize).await.unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("bob")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&browser, "bob", async |_: &Client| {}).await;
 
     let code_field = browser
         .wait()
@@ -352,27 +342,14 @@ async fn chromium_signs_in_with_a_second_factor() {
     screenshot(&browser, "5-second-factor.png").await;
     let code = crate::two_factor::totp(&key, app.clock.now());
     code_field.send_keys(&code).await.unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_submit(&browser).await;
     let allow = browser
         .wait()
         .for_element(Locator::Css("button[name=decision][value=allow]"))
         .await
         .unwrap();
     allow.click().await.unwrap();
-    let mut landed = browser.current_url().await.unwrap();
-    for _ in 0..100 {
-        if landed.as_str().starts_with(&redirect) {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-        landed = browser.current_url().await.unwrap();
-    }
+    let landed = arrival_at(&browser, &redirect).await;
     browser.close().await.unwrap();
     assert_eq!(
         query_param(&landed, "state").as_deref(),
