@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use crate::browser::{pkce_pair, query_param};
-use crate::helpers::{spawn_app_configured, TestDb};
+use crate::helpers::{spawn_app_configured, TestApp, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -131,6 +131,26 @@ fn read_qr(png: &[u8]) -> String {
     grid.decode().expect("a readable QR code").1
 }
 
+/// Registers the "Bookshop" client with `scopes`; answers its id and secret.
+fn register_bookshop(app: &TestApp, redirect: &str, scopes: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "client",
+        "create",
+        "--name",
+        "Bookshop",
+        "--redirect-uri",
+        redirect,
+    ];
+    for scope in scopes {
+        args.extend_from_slice(&["--scope", scope]);
+    }
+    let created = app.cli_json(&args);
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// The authorize URL for `client_id`, with `extra` parameters.
 fn authorize_url(
     app_address: &str,
@@ -201,22 +221,7 @@ async fn chromium_logs_in_approves_and_lands_on_the_redirect_uri_with_a_code() {
     let config = "[scopes.descriptions]\n\"books:read\" = \"See the books on your shelves\"\n";
     let app = spawn_app_configured(TestDb::sqlite(), &[], Some(config)).await;
     let redirect = client_app();
-    let created = app.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "Bookshop",
-        "--redirect-uri",
-        &redirect,
-        "--scope",
-        "books:read",
-        "--scope",
-        "books:write",
-    ]);
-    let (client_id, secret) = (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["client_secret"].as_str().unwrap().to_owned(),
-    );
+    let (client_id, secret) = register_bookshop(&app, &redirect, &["books:read", "books:write"]);
     app.create_role("reader", &["books:read"]);
     let user_id = app.create_user("alice", PASSWORD, &["reader"]);
     let (verifier, challenge) = pkce_pair();
@@ -313,17 +318,7 @@ async fn chromium_signs_in_with_a_second_factor() {
     };
     let app = spawn_app_configured(TestDb::sqlite(), &[], None).await;
     let redirect = client_app();
-    let created = app.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "Bookshop",
-        "--redirect-uri",
-        &redirect,
-        "--scope",
-        "books:read",
-    ]);
-    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let (client_id, _) = register_bookshop(&app, &redirect, &["books:read"]);
     app.create_role("reader", &["books:read"]);
     app.create_user("bob", PASSWORD, &["reader"]);
     let enrolled = app.cli_json(&["user", "totp", "enable", "bob"]);
