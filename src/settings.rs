@@ -75,6 +75,7 @@ pub struct AccountSettings {
     pub bcrypt_cost: u32,
     pub min_password_length: usize,
     pub password_hash_threads: usize,
+    pub password_queue_limit: usize,
     pub login_session_ttl_secs: i64,
 }
 
@@ -84,6 +85,9 @@ pub struct LimitSettings {
     pub login_failures_per_account: i64,
     pub login_failures_per_ip: i64,
     pub client_auth_failures: i64,
+    pub password_checks_per_account: usize,
+    pub password_checks_per_address: usize,
+    pub known_address_days: i64,
     pub base_delay_secs: i64,
     pub max_delay_secs: i64,
     pub forget_after_secs: i64,
@@ -220,6 +224,13 @@ impl Settings {
             || l.forget_after_secs < 1
         {
             return invalid("limits: thresholds and delays must be at least 1, max_delay_secs at least base_delay_secs");
+        }
+        if self.accounts.password_queue_limit == 0
+            || l.password_checks_per_account == 0
+            || l.password_checks_per_address == 0
+            || l.known_address_days < 0
+        {
+            return invalid("accounts.password_queue_limit, limits.password_checks_per_account and limits.password_checks_per_address must be at least 1, limits.known_address_days not negative");
         }
         if self.housekeeping.event_retention_days <= 0 {
             return invalid("housekeeping.event_retention_days must be positive");

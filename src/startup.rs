@@ -9,7 +9,9 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
-use crate::accounts::password::PasswordChecker;
+use crate::accounts::login::LoginService;
+use crate::accounts::login_attempts::LoginLimits;
+use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::clock::Clock;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
@@ -17,10 +19,9 @@ use crate::oauth::request::{BodyLimit, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
-use crate::storage::throttles::Policy;
 use crate::storage::{
-    authorization_codes, login_sessions, refresh_tokens, security_events, throttles, unix_now,
-    Database, DbConnection, PoolOptions, StorageError,
+    authorization_codes, known_addresses, login_sessions, refresh_tokens, security_events,
+    throttles, unix_now, Database, DbConnection, PoolOptions, StorageError,
 };
 use crate::telemetry;
 use crate::tokens::keys::Keyring;
@@ -32,7 +33,8 @@ pub struct AppState {
     pub db: Database,
     pub minter: Arc<Minter>,
     pub clock: Clock,
-    pub passwords: PasswordChecker,
+    /// Password and second-factor checks under the login limits.
+    pub login: LoginService,
     pub sessions: SessionPolicy,
     /// Browser sessions of the login and consent pages.
     pub browser: BrowserSessions,
@@ -42,16 +44,8 @@ pub struct AppState {
     pub scope_descriptions: BTreeMap<String, String>,
     /// Lifetime of authorization codes, in seconds.
     pub code_ttl: i64,
-    /// Back-off for failed client authentications per client id.
-    pub client_guard: Arc<ClientGuard>,
-    /// Back-off for failed logins per username and per IP address.
-    pub login_limits: LoginLimits,
-}
-
-/// The two back-offs of the login form.
-pub struct LoginLimits {
-    pub account: Policy,
-    pub ip: Policy,
+    /// Back-off for failed client authentications per source address.
+    pub client_guard: ClientGuard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,16 +121,30 @@ impl Application {
         );
         spawn_housekeeping(db.clone(), clock.clone(), &settings);
 
-        let client_guard = Arc::new(ClientGuard::new(
-            settings.limits.policy(settings.limits.client_auth_failures),
-        ));
-        spawn_client_guard_refresh(db.clone(), clock.clone(), client_guard.clone());
+        let client_guard =
+            ClientGuard::new(settings.limits.policy(settings.limits.client_auth_failures));
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let password_threads = match settings.accounts.password_hash_threads {
             0 => (cores / 2).max(1),
             n => n,
         };
+        let limits = &settings.limits;
+        let passwords = PasswordChecker::start(
+            password_threads,
+            settings.accounts.bcrypt_cost,
+            QueueLimits {
+                total: settings.accounts.password_queue_limit,
+                per_account: limits.password_checks_per_account,
+                per_address: limits.password_checks_per_address,
+            },
+        );
+        let login_limits = LoginLimits {
+            account: limits.policy(limits.login_failures_per_account),
+            ip: limits.policy(limits.login_failures_per_ip),
+            known_address_secs: limits.known_address_days * 86400,
+        };
+        let login = LoginService::new(db.clone(), passwords, login_limits, sealing.clone());
         let t = &settings.tokens;
         let state = web::Data::new(AppState {
             db,
@@ -147,7 +155,7 @@ impl Application {
                 keyring,
             }),
             clock,
-            passwords: PasswordChecker::start(password_threads, settings.accounts.bcrypt_cost),
+            login,
             sessions: SessionPolicy {
                 idle_ttl: t.refresh_token_idle_ttl_secs,
                 absolute_ttl: t.refresh_token_absolute_ttl_secs,
@@ -161,15 +169,7 @@ impl Application {
             sealing,
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
-            client_guard: client_guard.clone(),
-            login_limits: LoginLimits {
-                account: settings
-                    .limits
-                    .policy(settings.limits.login_failures_per_account),
-                ip: settings
-                    .limits
-                    .policy(settings.limits.login_failures_per_ip),
-            },
+            client_guard,
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
@@ -237,20 +237,6 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
     (workers, blocking)
 }
 
-/// Reloads which clients are blocked every second, so blocks made by other instances apply.
-fn spawn_client_guard_refresh(db: Database, clock: Clock, guard: Arc<ClientGuard>) {
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(Duration::from_secs(1));
-        loop {
-            ticks.tick().await;
-            let (guard, now) = (guard.clone(), clock.now());
-            if let Err(e) = db.run(move |conn| guard.refresh(conn, now)).await {
-                tracing::warn!(error = %e, "could not reload blocked clients");
-            }
-        }
-    });
-}
-
 /// Purges expired refresh tokens, stale families and revoked-token records in bounded
 /// batches.
 fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
@@ -258,6 +244,7 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     let batch = settings.housekeeping.batch_size;
     let event_retention = settings.housekeeping.event_retention_days * 86400;
     let forget = settings.limits.forget_after_secs;
+    let known_for = settings.limits.known_address_days * 86400;
     // A revoked family matters only while access tokens that name it may be alive.
     let retention =
         settings.tokens.access_token_ttl_secs + crate::tokens::keys::PUBLISH_LEEWAY_SECS;
@@ -273,7 +260,8 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
                     + authorization_codes::purge_expired(conn, now, retention, batch)?
                     + login_sessions::purge_expired(conn, now, batch)?
                     + security_events::purge_before(conn, now - event_retention, batch)?
-                    + throttles::purge_stale(conn, now - forget, now, batch)?)
+                    + throttles::purge_stale(conn, now - forget, now, batch)?
+                    + known_addresses::purge_before(conn, now - known_for, batch)?)
             };
             match db.run(purge).await {
                 Ok(0) => {}

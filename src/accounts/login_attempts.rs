@@ -1,71 +1,163 @@
-//! Failed logins, counted per username and per IP address in the database, with a bounded
-//! back-off (`storage::throttles`). The username key is the name as typed, so an unknown
-//! username is throttled exactly like a real one and the answer never tells them apart.
+//! The login limits: which counters one login attempt touches, reserved before the password
+//! or code is checked (`storage::throttles::reserve`), so parallel guesses cannot outrun
+//! them.
+//!
+//! The rule (README, "Security"):
+//! - every address has its own limit, whatever the usernames it tries;
+//! - every username has a limit for the addresses it has not signed in from (within
+//!   `known_address_secs`); an address it has signed in from before has a counter of its
+//!   own for that username instead. A stranger guessing a password therefore slows down
+//!   the guessing from new places, but cannot lock the owner out of where they usually sign in.
+//!
+//! Unknown usernames are counted exactly like real ones (an unknown name has no known
+//! addresses), so the answer never tells them apart.
 
-use crate::startup::LoginLimits;
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::throttles;
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::throttles::{self, Policy, Reservation};
+use crate::storage::{known_addresses, DbConnection, StorageError};
 
 /// Longest typed username that gets its own counter; longer ones share the clipped key.
 const MAX_KEY_NAME: usize = 128;
 
+/// The login back-offs, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub account: Policy,
+    pub ip: Policy,
+    /// How long a successful login from an address keeps it known to that user.
+    pub known_address_secs: i64,
+}
+
 /// The counters one login attempt touches.
+#[derive(Debug, Clone)]
 pub struct LoginKeys {
     account: String,
     ip: Option<String>,
 }
 
+/// A counted attempt, to be settled once the check is done.
+#[must_use = "settle the attempt: failed, or refunded when the check passed"]
+pub struct Attempt {
+    keys: LoginKeys,
+    /// The counters this attempt made wait, for the lockout events.
+    lockouts: Vec<(&'static str, i64)>,
+}
+
 impl LoginKeys {
-    pub fn new(username: &str, ip: Option<&str>) -> Self {
+    /// The counters for a login as `username` from `ip`. `user_id` is the account's, when
+    /// the name is a user's: it decides whether `ip` is one of its known addresses.
+    pub fn new(
+        conn: &mut DbConnection,
+        limits: &LoginLimits,
+        username: &str,
+        user_id: Option<&str>,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Self, StorageError> {
         let name: String = username.to_lowercase().chars().take(MAX_KEY_NAME).collect();
-        LoginKeys {
-            account: format!("login:user:{name}"),
+        let known = match (user_id, ip) {
+            (Some(user_id), Some(ip)) => {
+                known_addresses::is_known(conn, user_id, ip, now - limits.known_address_secs)?
+            }
+            _ => false,
+        };
+        let account = match (known, ip) {
+            (true, Some(ip)) => format!("login:user:{name}|from:{ip}"),
+            _ => format!("login:user:{name}"),
+        };
+        Ok(LoginKeys {
+            account,
             ip: ip.map(|ip| format!("login:ip:{ip}")),
+        })
+    }
+
+    /// Counts an attempt before it is checked; `Err(wait)` when the address or the username
+    /// must wait first (then nothing is counted).
+    pub fn reserve(
+        self,
+        conn: &mut DbConnection,
+        limits: &LoginLimits,
+        now: i64,
+    ) -> Result<Result<Attempt, i64>, StorageError> {
+        let mut lockouts = Vec::new();
+        // The address first: a waiting address makes no row for the names it tries.
+        if let Some(ip) = &self.ip {
+            match throttles::reserve(conn, ip, &limits.ip, now)? {
+                Reservation::Blocked(wait) => return Ok(Err(wait)),
+                Reservation::Granted { blocks_for } => {
+                    lockouts.extend(blocks_for.map(|w| ("address", w)))
+                }
+            }
+        }
+        match throttles::reserve(conn, &self.account, &limits.account, now)? {
+            Reservation::Blocked(wait) => {
+                // Not evaluated, so not the address's failure.
+                if let Some(ip) = &self.ip {
+                    throttles::refund(conn, ip, &limits.ip)?;
+                }
+                Ok(Err(wait))
+            }
+            Reservation::Granted { blocks_for } => {
+                lockouts.extend(blocks_for.map(|w| ("username", w)));
+                Ok(Ok(Attempt {
+                    keys: self,
+                    lockouts,
+                }))
+            }
         }
     }
 
-    /// Seconds to wait before trying again, if the username or the address is blocked.
-    pub fn blocked(&self, conn: &mut DbConnection, now: i64) -> Result<Option<i64>, StorageError> {
-        let mut keys = vec![self.account.as_str()];
-        keys.extend(self.ip.as_deref());
-        throttles::blocked(conn, &keys, now)
-    }
-
-    /// Counts a failure (a wrong password, or a wrong second-factor code) against both keys and
-    /// records it as `kind`; a key that now has to wait is recorded as a lockout.
-    pub fn failed(
+    /// The user signed in completely: forget the username's failures at this counter, and
+    /// remember the address as known to the user.
+    pub fn logged_in(
         &self,
         conn: &mut DbConnection,
-        limits: &LoginLimits,
+        user_id: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        throttles::clear(conn, &self.account)?;
+        if let Some(ip) = ip {
+            known_addresses::remember(conn, user_id, ip, now)?;
+        }
+        Ok(())
+    }
+}
+
+impl Attempt {
+    /// The password or code was wrong: it stays counted. Records it as `kind`, and each
+    /// counter it made wait as a lockout.
+    pub fn failed(
+        self,
+        conn: &mut DbConnection,
         kind: EventKind,
         event: &Event<'_>,
         now: i64,
     ) -> Result<(), StorageError> {
         security_events::record(conn, kind, event, now)?;
-        let mut waits = vec![(
-            "username",
-            throttles::fail(conn, &self.account, &limits.account, now)?,
-        )];
-        if let Some(ip) = &self.ip {
-            waits.push(("address", throttles::fail(conn, ip, &limits.ip, now)?));
-        }
-        for (what, wait) in waits {
-            if let Some(wait) = wait {
-                let detail = format!("logins for this {what} wait {wait} s");
-                let lockout = Event {
-                    detail: Some(&detail),
-                    ..event.clone()
-                };
-                security_events::record(conn, EventKind::Lockout, &lockout, now)?;
-            }
+        for (what, wait) in &self.lockouts {
+            let detail = format!("logins for this {what} wait {wait} s");
+            let lockout = Event {
+                detail: Some(&detail),
+                ..event.clone()
+            };
+            security_events::record(conn, EventKind::Lockout, &lockout, now)?;
         }
         Ok(())
     }
 
-    /// A successful login forgets the username's failures (not the address's: one right
-    /// password does not vouch for the other names tried from there).
-    pub fn succeeded(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
-        throttles::clear(conn, &self.account)
+    /// The check passed (or was never made): hand the reservation back. The address's
+    /// other failures stay; one right password does not vouch for the other names tried
+    /// from there.
+    pub fn refund(
+        self,
+        conn: &mut DbConnection,
+        limits: &LoginLimits,
+    ) -> Result<LoginKeys, StorageError> {
+        throttles::refund(conn, &self.keys.account, &limits.account)?;
+        if let Some(ip) = &self.keys.ip {
+            throttles::refund(conn, ip, &limits.ip)?;
+        }
+        Ok(self.keys)
     }
 }

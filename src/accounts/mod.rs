@@ -1,5 +1,6 @@
 //! People: password hashing and checking off the token path.
 
+pub mod login;
 pub mod login_attempts;
 pub mod password;
 pub mod totp;

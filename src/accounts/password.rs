@@ -1,16 +1,57 @@
-//! bcrypt checks on their own threads.
+//! bcrypt checks on their own threads, behind a bounded, fair admission.
 //!
 //! A check at cost 12 takes about a quarter of a second of CPU. On the shared blocking
 //! pool a burst of logins would hold every thread that token requests need; here a few
 //! threads at the lowest CPU priority take them, yielding between bcrypt rounds, and token
 //! requests keep flowing.
+//!
+//! Two things keep a burst from starving everyone else's logins:
+//! - admission ([`PasswordChecker::admit`]): at most `queue_limit` checks wait or run at
+//!   once, and at most a few of them for one username or one address. A full queue answers
+//!   at once (the caller says 503 with `Retry-After`), not after a minute in line;
+//! - the starvation guard: `SCHED_IDLE` threads may never run while the token endpoint keeps
+//!   both cores busy. When the oldest admitted check has waited longer than
+//!   [`PROMOTE_AFTER`], a watcher thread moves the password threads to the normal policy
+//!   until the line is short again, so a login still finishes within a second or two.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::yielding_bcrypt;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// How long the oldest check may wait before the password threads leave `SCHED_IDLE`.
+pub const PROMOTE_AFTER: Duration = Duration::from_millis(300);
+/// How often the watcher looks.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// How many checks may wait or run at once, in all and per key.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub total: usize,
+    pub per_account: usize,
+    pub per_address: usize,
+}
+
+/// Why a check was not admitted. Either way nothing was evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Busy {
+    /// Every slot is taken: the server is busy (503).
+    #[error("too many password checks are waiting")]
+    Full,
+    /// This username or this address already has its share of checks waiting (429).
+    #[error("too many password checks are waiting for this {0}")]
+    TooManyFor(&'static str),
+}
+
+impl Busy {
+    /// What to put in `Retry-After`: a check takes a fraction of a second.
+    pub const RETRY_AFTER_SECS: u64 = 1;
+}
 
 pub struct PasswordChecker {
     jobs: Sender<Job>,
@@ -18,30 +59,131 @@ pub struct PasswordChecker {
     /// checker, not per process: the cost is configuration.
     dummy: Arc<OnceLock<String>>,
     cost: u32,
+    line: Arc<Line>,
+}
+
+/// The admitted checks: counts per key, and when each was admitted (for the watcher).
+struct Line {
+    limits: QueueLimits,
+    state: Mutex<LineState>,
+    next_ticket: AtomicU64,
+}
+
+#[derive(Default)]
+struct LineState {
+    per_key: HashMap<String, usize>,
+    admitted: BTreeMap<u64, Instant>,
+}
+
+impl Line {
+    fn oldest(&self) -> Option<Instant> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.admitted.values().next().copied()
+    }
+
+    fn len(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.admitted.len()
+    }
+}
+
+/// One admitted check's place in line; dropping it frees the place.
+pub struct Ticket {
+    id: u64,
+    keys: [String; 2],
+    line: Arc<Line>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.line.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.admitted.remove(&self.id);
+        for key in &self.keys {
+            if let Some(n) = state.per_key.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    state.per_key.remove(key);
+                }
+            }
+        }
+    }
 }
 
 impl PasswordChecker {
-    /// Starts `threads` checker threads (at least one).
-    pub fn start(threads: usize, cost: u32) -> Self {
+    /// Starts `threads` checker threads (at least one) and their watcher.
+    pub fn start(threads: usize, cost: u32, limits: QueueLimits) -> Self {
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for i in 0..threads.max(1) {
-            let queue = queue.clone();
+        let line = Arc::new(Line {
+            limits,
+            state: Mutex::new(LineState::default()),
+            next_ticket: AtomicU64::new(0),
+        });
+        let tids: Arc<Vec<AtomicI32>> =
+            Arc::new((0..threads.max(1)).map(|_| AtomicI32::new(0)).collect());
+        for i in 0..tids.len() {
+            let (queue, tids) = (queue.clone(), tids.clone());
             std::thread::Builder::new()
                 .name(format!("password-{i}"))
-                .spawn(move || work(queue))
+                .spawn(move || {
+                    tids[i].store(priority::this_thread(), Ordering::Relaxed);
+                    priority::lower(0);
+                    work(queue)
+                })
                 .expect("spawn a password thread");
         }
+        let watched = Arc::downgrade(&line);
+        std::thread::Builder::new()
+            .name("password-watch".into())
+            .spawn(move || watch(watched, tids))
+            .expect("spawn the password watcher");
         PasswordChecker {
             jobs,
             dummy: Arc::new(OnceLock::new()),
             cost,
+            line,
         }
     }
 
-    /// Checks `password` against `hash`. Without a hash (unknown user) it checks against a
-    /// dummy of the same cost, so both answers take about the same time.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+    /// A place in line for a check of `account`'s password from `address`, if one is free.
+    pub fn admit(&self, account: &str, address: Option<&str>) -> Result<Ticket, Busy> {
+        let keys = [
+            format!("account:{account}"),
+            format!("address:{}", address.unwrap_or("")),
+        ];
+        let limits = self.line.limits;
+        let mut state = self.line.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.admitted.len() >= limits.total {
+            return Err(Busy::Full);
+        }
+        let queued = |key: &str| state.per_key.get(key).copied().unwrap_or(0);
+        if queued(&keys[0]) >= limits.per_account {
+            return Err(Busy::TooManyFor("username"));
+        }
+        if address.is_some() && queued(&keys[1]) >= limits.per_address {
+            return Err(Busy::TooManyFor("address"));
+        }
+        let id = self.line.next_ticket.fetch_add(1, Ordering::Relaxed);
+        state.admitted.insert(id, Instant::now());
+        for key in &keys {
+            *state.per_key.entry(key.clone()).or_default() += 1;
+        }
+        drop(state);
+        Ok(Ticket {
+            id,
+            keys,
+            line: self.line.clone(),
+        })
+    }
+
+    /// Checks waiting or running now.
+    pub fn queued(&self) -> usize {
+        self.line.len()
+    }
+
+    /// Checks `password` against `hash` in `ticket`'s place. Without a hash (unknown user) it
+    /// checks against a dummy of the same cost, so both answers take about the same time.
+    pub async fn verify(&self, _ticket: &Ticket, password: String, hash: Option<String>) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (cost, dummy) = (self.cost, self.dummy.clone());
         let job: Job = Box::new(move || {
@@ -65,7 +207,6 @@ impl PasswordChecker {
 }
 
 fn work(queue: Arc<Mutex<Receiver<Job>>>) {
-    lower_priority();
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),
@@ -78,26 +219,122 @@ fn work(queue: Arc<Mutex<Receiver<Job>>>) {
     }
 }
 
+/// The starvation guard: promotes the password threads while the oldest check is overdue,
+/// and lowers them again once it is not. Ends when the checker is dropped.
+fn watch(line: std::sync::Weak<Line>, tids: Arc<Vec<AtomicI32>>) {
+    let promoted = AtomicBool::new(false);
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(line) = line.upgrade() else { return };
+        let overdue = line.oldest().is_some_and(|t| t.elapsed() >= PROMOTE_AFTER);
+        if overdue != promoted.load(Ordering::Relaxed) {
+            for tid in tids.iter() {
+                let tid = tid.load(Ordering::Relaxed);
+                if overdue {
+                    priority::normal(tid);
+                } else {
+                    priority::lower(tid);
+                }
+            }
+            promoted.store(overdue, Ordering::Relaxed);
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SCHED_IDLE: the thread runs when nothing else on the machine wants the CPU, so a burst
-    // of logins waits rather than slowing token requests (a nice value alone still took
-    // whole time slices from them: BENCHMARKS.md); yielding between bcrypt rounds keeps the
-    // odd pick on a busy CPU short. Where the policy is refused, fall back
-    // to the lowest nice value. On Linux both apply to the calling thread.
-    // SAFETY: both calls only read their arguments.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+mod priority {
+    /// The calling thread's id, for the watcher.
+    pub fn this_thread() -> i32 {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() }
+    }
+
+    /// SCHED_IDLE for `tid` (0: the calling thread): it runs when nothing else on the
+    /// machine wants the CPU, so a burst of logins waits rather than slowing token requests
+    /// (a nice value alone still took whole time slices from them: BENCHMARKS.md);
+    /// yielding between bcrypt rounds keeps the odd pick on a busy CPU short. Where the
+    /// policy is refused, fall back to the lowest nice value.
+    pub fn lower(tid: i32) {
+        // SAFETY: both calls only read their arguments.
+        unsafe {
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
+                let tid = if tid == 0 { libc::gettid() } else { tid };
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+            }
+        }
+    }
+
+    /// The normal policy for `tid`, while a check is overdue.
+    pub fn normal(tid: i32) {
+        if tid == 0 {
+            return;
+        }
+        // SAFETY: both calls only read their arguments.
+        unsafe {
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0 {
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 0);
+            }
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+mod priority {
+    pub fn this_thread() -> i32 {
+        0
+    }
+    pub fn lower(_tid: i32) {}
+    pub fn normal(_tid: i32) {}
+}
 
 /// Hashes a new password (the CLI, on its own thread).
 pub fn hash(password: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
     bcrypt::hash(password, cost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker(total: usize, per_account: usize, per_address: usize) -> PasswordChecker {
+        PasswordChecker::start(
+            1,
+            4,
+            QueueLimits {
+                total,
+                per_account,
+                per_address,
+            },
+        )
+    }
+
+    #[test]
+    fn one_username_and_one_address_get_only_their_share_of_the_line() {
+        let c = checker(10, 2, 2);
+        let a = c.admit("alice", Some("10.0.0.1")).unwrap();
+        let _b = c.admit("alice", Some("10.0.0.2")).unwrap();
+        assert_eq!(
+            c.admit("alice", Some("10.0.0.3")).err(),
+            Some(Busy::TooManyFor("username"))
+        );
+        let _c = c.admit("bob", Some("10.0.0.1")).unwrap();
+        assert_eq!(
+            c.admit("carol", Some("10.0.0.1")).err(),
+            Some(Busy::TooManyFor("address"))
+        );
+        // A freed place is free again.
+        drop(a);
+        assert!(c.admit("alice", Some("10.0.0.4")).is_ok());
+    }
+
+    #[test]
+    fn a_full_line_refuses_at_once() {
+        let c = checker(2, 5, 5);
+        let _a = c.admit("a", Some("1")).unwrap();
+        let _b = c.admit("b", Some("2")).unwrap();
+        assert_eq!(c.admit("c", Some("3")).err(), Some(Busy::Full));
+        assert_eq!(c.queued(), 2);
+    }
 }

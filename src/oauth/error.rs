@@ -132,6 +132,24 @@ impl OAuthError {
         }
     }
 
+    /// No place in the password line: 503 when the whole line is full (the server is busy),
+    /// 429 when this username or address already has its share; `Retry-After` either way.
+    pub fn password_line_busy(busy: crate::accounts::password::Busy) -> Self {
+        use crate::accounts::password::Busy;
+        let status = match busy {
+            Busy::Full => StatusCode::SERVICE_UNAVAILABLE,
+            Busy::TooManyFor(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        OAuthError {
+            status,
+            retry_after: Some(Busy::RETRY_AFTER_SECS as i64),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("{busy}; retry after {} second", Busy::RETRY_AFTER_SECS),
+            )
+        }
+    }
+
     /// An unexpected failure. The cause is logged here; the client learns nothing of it.
     pub fn server_error(cause: &dyn fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");

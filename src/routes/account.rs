@@ -22,9 +22,14 @@ use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
 use crate::web::session::Session;
 
 pub const ACCOUNT_PATH: &str = "/account/security";
+/// What the login page says when a change needs a fresh sign-in.
+const REAUTHENTICATE: &str =
+    "To change your security settings, confirm it is you: sign in again.";
 
 enum View {
     LogIn,
+    /// Signed in, but not recently: sign in again before changing anything.
+    Reauthenticate(User),
     SecondFactor,
     On(User),
     Enrol(User, TotpSecret),
@@ -48,6 +53,9 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                     None => View::LogIn,
                 });
             };
+            if !for_view.recently_authenticated(now) {
+                return Ok(View::Reauthenticate(user));
+            }
             if stored_factor::is_on(conn, &user.id)? {
                 return Ok(View::On(user));
             }
@@ -86,6 +94,10 @@ pub async fn confirm(
             };
             if stored_factor::is_on(conn, &user.id)? {
                 return Ok(Some(View::On(user)));
+            }
+            // The code alone is not enough: a session cookie must not turn a factor on.
+            if !for_view.recently_authenticated(now) {
+                return Ok(Some(View::Reauthenticate(user)));
             }
             let event = Event {
                 actor: Some(&user.id),
@@ -126,6 +138,16 @@ fn render(response: actix_web::HttpResponseBuilder, session: &Session, view: Vie
                 csrf_token: csrf,
                 username: "",
                 error: None,
+            },
+        ),
+        View::Reauthenticate(user) => pages::render_with(
+            response,
+            &LoginPage {
+                client_name: ACCOUNT_NAME,
+                action: LOGIN_PATH,
+                csrf_token: csrf,
+                username: &user.username,
+                error: Some(REAUTHENTICATE),
             },
         ),
         View::SecondFactor => pages::render_with(

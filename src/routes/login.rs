@@ -4,21 +4,19 @@
 //! starts a new session (new id, new CSRF token) and sends the browser back to
 //! `/authorize` with the same request, which now shows the consent page.
 
-use std::sync::Arc;
-
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use super::account::ACCOUNT_PATH;
 use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
+use crate::accounts::login::{CodeOutcome, LoginContext, PasswordOutcome};
 use crate::accounts::login_attempts::LoginKeys;
-use crate::accounts::two_factor;
+use crate::accounts::password::Busy;
 use crate::oauth::authorization;
 use crate::oauth::request::{client_ip, FormRequest};
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
-use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::{accounts, login_sessions, DbConnection, StorageError};
+use crate::storage::{login_sessions, DbConnection, StorageError};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
 use crate::web::session::Session;
 
@@ -34,6 +32,8 @@ const BAD_CODE: &str =
     "That code did not work. Use the current code from your app, or a recovery code.";
 /// The same for a blocked username and a blocked address, known or not.
 const TOO_MANY: &str = "Too many failed sign-in attempts. Wait a little, then try again.";
+/// The password checks are all taken: nothing was checked.
+const BUSY: &str = "Too many people are signing in right now. Try again in a moment.";
 
 pub async fn login(
     req: HttpRequest,
@@ -75,79 +75,56 @@ pub async fn login(
         return render(pages::page(StatusCode::BAD_REQUEST), MISSING);
     }
 
-    let ip = client_ip(&req);
-    let keys = Arc::new(LoginKeys::new(&username, ip.as_deref()));
-    let found = {
-        let (username, keys) = (username.clone(), keys.clone());
-        state
-            .db
-            .run(move |conn| -> Result<_, StorageError> {
-                match keys.blocked(conn, now)? {
-                    Some(wait) => Ok(Err(wait)),
-                    None => Ok(Ok(accounts::find_user_by_name(conn, &username)?)),
-                }
-            })
-            .await
+    let context = LoginContext {
+        ip: client_ip(&req),
+        client_id: destination.client_id(),
+        detail: None,
     };
-    let user = match found {
-        Ok(Ok(user)) => user,
-        Ok(Err(wait)) => {
+    let checked = state
+        .login
+        .check_password(&username, password, &context, now)
+        .await;
+    let (user, keys, second_factor) = match checked {
+        Ok(PasswordOutcome::Right {
+            user,
+            keys,
+            second_factor,
+        }) => (user, keys, second_factor),
+        Ok(PasswordOutcome::Wrong) => return render(pages::page(StatusCode::OK), BAD_LOGIN),
+        Ok(PasswordOutcome::Wait(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
             response.insert_header((header::RETRY_AFTER, wait.to_string()));
             return render(response, TOO_MANY);
         }
+        Ok(PasswordOutcome::Busy(busy)) => {
+            let mut response = pages::page(busy_status(busy));
+            response.insert_header((header::RETRY_AFTER, Busy::RETRY_AFTER_SECS.to_string()));
+            return render(response, BUSY);
+        }
         Err(e) => return storage_failed(&e),
     };
-    // Unknown user and wrong password: the same answer after the same bcrypt work.
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = state.passwords.verify(password, hash).await;
-    let client_id = destination.client_id();
-    let Some(user) = user.filter(|_| verified) else {
-        let (typed, keys, shared) = (username.clone(), keys.clone(), state.clone());
-        let counted = state
-            .db
-            .run(move |conn| {
-                let event = Event {
-                    actor: Some(&typed),
-                    client_id: client_id.as_deref(),
-                    ip: ip.as_deref(),
-                    detail: None,
-                };
-                keys.failed(
-                    conn,
-                    &shared.login_limits,
-                    EventKind::LoginFailed,
-                    &event,
-                    now,
-                )
-            })
-            .await;
-        if let Err(e) = counted {
-            return storage_failed(&e);
-        }
-        return render(pages::page(StatusCode::OK), BAD_LOGIN);
-    };
-
-    let (shared, user_id) = (state.clone(), user.id.clone());
+    if second_factor {
+        // The password was right; the session is not logged in until the code is.
+        let session = state.browser.awaiting_second_factor(&user.id, now);
+        return onwards(&state, &session, &destination.next(&query), now);
+    }
+    let shared = state.clone();
     let next = state
         .db
-        .run(move |conn| -> Result<Session, StorageError> {
-            if crate::storage::two_factor::is_on(conn, &user_id)? {
-                // The password was right; the session is not logged in until the code is.
-                return Ok(shared.browser.awaiting_second_factor(&user_id, now));
-            }
-            let event = Event {
-                actor: Some(&user_id),
-                client_id: client_id.as_deref(),
-                ip: ip.as_deref(),
-                detail: None,
-            };
-            complete_login(conn, &shared, &keys, &user_id, &event, now)
-        })
+        .run(move |conn| complete_login(conn, &shared, &keys, &user.id, &context, now))
         .await;
     match next {
         Ok(session) => onwards(&state, &session, &destination.next(&query), now),
         Err(e) => storage_failed(&e),
+    }
+}
+
+/// 503 when the whole password line is full (the server is busy); 429 when this username or
+/// address already has its share of it.
+fn busy_status(busy: Busy) -> StatusCode {
+    match busy {
+        Busy::Full => StatusCode::SERVICE_UNAVAILABLE,
+        Busy::TooManyFor(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -158,13 +135,12 @@ fn complete_login(
     state: &AppState,
     keys: &LoginKeys,
     user_id: &str,
-    event: &Event<'_>,
+    context: &LoginContext,
     now: i64,
 ) -> Result<Session, StorageError> {
-    keys.succeeded(conn)?;
+    state.login.complete(conn, keys, user_id, context, now)?;
     let session = state.browser.logged_in(user_id, now);
     login_sessions::start(conn, &session.sid, user_id, now, session.exp)?;
-    security_events::record(conn, EventKind::LoginSucceeded, event, now)?;
     tracing::info!(user_id = %user_id, "user logged in");
     Ok(session)
 }
@@ -219,36 +195,24 @@ pub async fn second_factor(
             "Enter the code from your authenticator app.",
         );
     };
-    let ip = client_ip(&req);
-    let (shared, client_id) = (state.clone(), destination.client_id());
+    let context = LoginContext {
+        ip: client_ip(&req),
+        client_id: destination.client_id(),
+        detail: None,
+    };
+    let shared = state.clone();
     let outcome = state
         .db
         .run(move |conn| -> Result<SecondFactor, StorageError> {
-            let Some(user) = accounts::find_user(conn, &user_id)? else {
-                return Ok(SecondFactor::Wrong);
-            };
-            let keys = LoginKeys::new(&user.username, ip.as_deref());
-            if let Some(wait) = keys.blocked(conn, now)? {
-                return Ok(SecondFactor::Blocked(wait));
-            }
-            let event = Event {
-                actor: Some(&user.id),
-                client_id: client_id.as_deref(),
-                ip: ip.as_deref(),
-                detail: None,
-            };
-            if two_factor::check(conn, &shared.sealing, &user.id, &code, now)? {
-                let session = complete_login(conn, &shared, &keys, &user.id, &event, now)?;
-                return Ok(SecondFactor::Right(session));
-            }
-            keys.failed(
-                conn,
-                &shared.login_limits,
-                EventKind::TotpFailed,
-                &event,
-                now,
-            )?;
-            Ok(SecondFactor::Wrong)
+            Ok(
+                match shared.login.check_code(conn, &user_id, &code, &context, now)? {
+                    CodeOutcome::Right { user, keys } => SecondFactor::Right(complete_login(
+                        conn, &shared, &keys, &user.id, &context, now,
+                    )?),
+                    CodeOutcome::Wrong => SecondFactor::Wrong,
+                    CodeOutcome::Wait(wait) => SecondFactor::Blocked(wait),
+                },
+            )
         })
         .await;
     match outcome {

@@ -9,6 +9,7 @@ pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
 pub mod consents;
+pub mod known_addresses;
 pub mod login_sessions;
 pub mod migrations;
 pub mod refresh_tokens;

@@ -166,6 +166,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    known_login_addresses (user_id, ip) {
+        user_id -> Text,
+        ip -> Text,
+        last_login_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -188,4 +196,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     throttles,
     totp_credentials,
     recovery_codes,
+    known_login_addresses,
 );

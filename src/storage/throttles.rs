@@ -1,8 +1,11 @@
-//! Failure counters with a bounded exponential back-off, kept in the database so that every
+//! Attempt counters with a bounded exponential back-off, kept in the database so that every
 //! instance sees the same count.
 //!
-//! Counting is approximate on purpose: two instances failing the same key at once may count
-//! one failure instead of two. A lock per failed login would cost more than it protects.
+//! An attempt is counted *before* the expensive check it guards (`reserve`), by a
+//! compare-and-swap on the counter's row: each granted reservation is a distinct increment,
+//! so however many guesses arrive at once, on however many instances, no more than the
+//! threshold are ever evaluated before the key has to wait. A check that then succeeds
+//! hands its reservation back (`clear` or `refund`).
 
 use diesel::prelude::*;
 
@@ -34,86 +37,140 @@ impl Policy {
     }
 }
 
-/// Seconds until the most blocked of `keys` may try again, if any is blocked.
-pub fn blocked(
-    conn: &mut DbConnection,
-    keys: &[&str],
-    now: i64,
-) -> Result<Option<i64>, StorageError> {
-    let until: Option<Option<i64>> = throttles::table
-        .filter(throttles::key.eq_any(keys))
-        .filter(throttles::blocked_until.gt(now))
-        .select(diesel::dsl::max(throttles::blocked_until))
+/// The answer to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may go ahead and is counted. `Some(wait)` when this attempt was the one
+    /// that made the key wait (worth a lockout event).
+    Granted { blocks_for: Option<i64> },
+    /// The key waits this many more seconds; nothing was counted.
+    Blocked(i64),
+}
+
+/// A row as read, to compare-and-swap against.
+#[derive(Debug, Clone, Copy, Queryable)]
+struct Counter {
+    failures: i64,
+    last_failure_at: i64,
+    blocked_until: Option<i64>,
+}
+
+/// How often a compare-and-swap is retried before the attempt is refused. Each retry means
+/// another attempt on the same key won meanwhile, so this only runs out under a flood, and
+/// then refusing is the safe answer.
+const CAS_ATTEMPTS: usize = 64;
+
+fn read(conn: &mut DbConnection, key: &str) -> Result<Option<Counter>, StorageError> {
+    Ok(throttles::table
+        .find(key)
+        .select((
+            throttles::failures,
+            throttles::last_failure_at,
+            throttles::blocked_until,
+        ))
         .first(conn)
-        .optional()?;
-    Ok(until.flatten().map(|until| until - now))
+        .optional()?)
 }
 
-/// Every key starting with `prefix` that is blocked at `now`, with its end.
-pub fn blocked_with_prefix(
+/// Writes `new` over `old` only if nobody changed the row meanwhile.
+fn swap(
     conn: &mut DbConnection,
-    prefix: &str,
-    now: i64,
-) -> Result<Vec<(String, i64)>, StorageError> {
-    let rows: Vec<(String, Option<i64>)> = throttles::table
-        .filter(throttles::key.like(format!("{prefix}%")))
-        .filter(throttles::blocked_until.gt(now))
-        .select((throttles::key, throttles::blocked_until))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(key, until)| until.map(|u| (key, u)))
-        .collect())
+    key: &str,
+    old: &Counter,
+    new: &Counter,
+) -> Result<bool, StorageError> {
+    let unchanged = throttles::key
+        .eq(key)
+        .and(throttles::failures.eq(old.failures))
+        .and(throttles::last_failure_at.eq(old.last_failure_at));
+    let updated = diesel::update(throttles::table.filter(unchanged))
+        .set((
+            throttles::failures.eq(new.failures),
+            throttles::last_failure_at.eq(new.last_failure_at),
+            throttles::blocked_until.eq(new.blocked_until),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
 }
 
-/// Counts a failure for `key`; answers the new wait in seconds if it is now blocked.
-pub fn fail(
+/// Counts an attempt on `key` before it is evaluated, unless the key is waiting.
+pub fn reserve(
     conn: &mut DbConnection,
     key: &str,
     policy: &Policy,
     now: i64,
-) -> Result<Option<i64>, StorageError> {
-    for _ in 0..2 {
-        let row: Option<(i64, i64)> = throttles::table
-            .find(key)
-            .select((throttles::failures, throttles::last_failure_at))
-            .first(conn)
-            .optional()?;
+) -> Result<Reservation, StorageError> {
+    for _ in 0..CAS_ATTEMPTS {
+        let row = read(conn, key)?;
+        if let Some(until) = row.and_then(|r| r.blocked_until).filter(|u| *u > now) {
+            return Ok(Reservation::Blocked(until - now));
+        }
         let failures = match row {
-            Some((failures, last)) if now - last < policy.forget_after_secs => failures + 1,
+            Some(r) if now - r.last_failure_at < policy.forget_after_secs => r.failures + 1,
             _ => 1,
         };
-        let wait = policy.delay(failures);
-        let blocked_until = wait.map(|w| now + w);
-        if row.is_some() {
-            diesel::update(throttles::table.find(key))
-                .set((
-                    throttles::failures.eq(failures),
-                    throttles::last_failure_at.eq(now),
-                    throttles::blocked_until.eq(blocked_until),
-                ))
-                .execute(conn)?;
-            return Ok(wait);
-        }
-        let inserted = diesel::insert_into(throttles::table)
-            .values((
-                throttles::key.eq(key),
-                throttles::failures.eq(failures),
-                throttles::last_failure_at.eq(now),
-                throttles::blocked_until.eq(blocked_until),
-            ))
-            .execute(conn)
-            .map_err(StorageError::from);
-        match inserted {
-            // Another instance counted the first failure meanwhile: count on top of it.
-            Err(e) if super::accounts::is_unique_violation(&e) => continue,
-            other => return other.map(|_| wait),
+        let blocks_for = policy.delay(failures);
+        let new = Counter {
+            failures,
+            last_failure_at: now,
+            blocked_until: blocks_for.map(|w| now + w),
+        };
+        let won = match &row {
+            Some(old) => swap(conn, key, old, &new)?,
+            None => {
+                let inserted = diesel::insert_into(throttles::table)
+                    .values((
+                        throttles::key.eq(key),
+                        throttles::failures.eq(new.failures),
+                        throttles::last_failure_at.eq(new.last_failure_at),
+                        throttles::blocked_until.eq(new.blocked_until),
+                    ))
+                    .execute(conn)
+                    .map_err(StorageError::from);
+                match inserted {
+                    // Another attempt made the row meanwhile: count on top of it.
+                    Err(e) if super::accounts::is_unique_violation(&e) => false,
+                    other => other.map(|n| n == 1)?,
+                }
+            }
+        };
+        if won {
+            return Ok(Reservation::Granted { blocks_for });
         }
     }
-    Ok(None)
+    // Still losing after many rounds: a flood on this key. Make it wait a little.
+    Ok(Reservation::Blocked(policy.base_delay_secs))
 }
 
-/// Forgets the failures of `key` (a successful login).
+/// Hands back one granted reservation whose attempt succeeded (or was never evaluated), so
+/// it does not count as a failure; lifts the wait it set, if any.
+pub fn refund(
+    conn: &mut DbConnection,
+    key: &str,
+    policy: &Policy,
+) -> Result<(), StorageError> {
+    for _ in 0..CAS_ATTEMPTS {
+        let Some(old) = read(conn, key)? else {
+            return Ok(());
+        };
+        if old.failures <= 0 {
+            return Ok(());
+        }
+        let failures = old.failures - 1;
+        let new = Counter {
+            failures,
+            // Still blocked only if the remaining failures alone would block.
+            blocked_until: old.blocked_until.filter(|_| policy.delay(failures).is_some()),
+            ..old
+        };
+        if swap(conn, key, &old, &new)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Forgets the failures of `key` (a successful login forgets its username's).
 pub fn clear(conn: &mut DbConnection, key: &str) -> Result<(), StorageError> {
     diesel::delete(throttles::table.find(key)).execute(conn)?;
     Ok(())

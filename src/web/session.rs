@@ -19,6 +19,8 @@ use crate::tokens::sealing::{SealingKeys, Unsealed};
 use crate::tokens::secret::random_id;
 
 pub const COOKIE_NAME: &str = "gatehouse_session";
+/// How long after signing in account-security changes need no new sign-in.
+pub const REAUTHENTICATE_AFTER_SECS: i64 = 300;
 /// How long the second-factor page waits after the password.
 const SECOND_FACTOR_SECS: i64 = 300;
 
@@ -34,12 +36,23 @@ pub struct Session {
     pub pending: Option<String>,
     pub csrf: String,
     pub exp: i64,
+    /// When the user last gave their password (and second factor); 0 when not logged in,
+    /// and in cookies made before this field existed.
+    #[serde(default)]
+    pub auth_time: i64,
 }
 
 impl Session {
     /// Whether a form's `csrf_token` is this session's, compared in constant time.
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf.as_bytes())))
+    }
+
+    /// Whether the user signed in within the last [`REAUTHENTICATE_AFTER_SECS`]: changes to
+    /// account security ask for the password again after that, so a stolen or forgotten
+    /// session cookie alone cannot turn on a second factor (or change anything else there).
+    pub fn recently_authenticated(&self, now: i64) -> bool {
+        self.uid.is_some() && now - self.auth_time <= REAUTHENTICATE_AFTER_SECS
     }
 }
 
@@ -70,6 +83,7 @@ impl BrowserSessions {
             pending: None,
             csrf: random_id(16),
             exp: now + self.ttl,
+            auth_time: 0,
         }
     }
 
@@ -87,6 +101,7 @@ impl BrowserSessions {
     pub fn logged_in(&self, user_id: &str, now: i64) -> Session {
         Session {
             uid: Some(user_id.to_owned()),
+            auth_time: now,
             ..self.anonymous(now)
         }
     }

@@ -1,0 +1,186 @@
+//! The login service shared by the login form and the password grant: a password check
+//! and a second-factor check, each in the same order of steps.
+//!
+//! 1. a place in the password line (in memory, cheap: a full line answers at once);
+//! 2. the attempt reserved against the login limits, in the database, before any check;
+//! 3. the check (bcrypt on the password threads, against a dummy hash for unknown names);
+//! 4. the attempt settled: a failure stays counted and is logged; a success is refunded.
+//!
+//! Completing a login ([`LoginService::complete`]) forgets the username's failures and
+//! remembers the address as one the user signs in from.
+
+use std::sync::Arc;
+
+use super::login_attempts::{LoginKeys, LoginLimits};
+use super::password::{Busy, PasswordChecker};
+use super::two_factor;
+use crate::storage::accounts::{self, User};
+use crate::storage::security_events::{self, Event, EventKind};
+use crate::storage::{Database, DbConnection, StorageError};
+use crate::tokens::sealing::SealingKeys;
+
+/// Who is trying to sign in, and from where.
+#[derive(Debug, Clone)]
+pub struct LoginContext {
+    pub ip: Option<String>,
+    /// The client the login is for, if any (for the event log).
+    pub client_id: Option<String>,
+    /// What the event log says about the path (e.g. "password grant").
+    pub detail: Option<&'static str>,
+}
+
+impl LoginContext {
+    fn event<'a>(&'a self, actor: &'a str) -> Event<'a> {
+        Event {
+            actor: Some(actor),
+            client_id: self.client_id.as_deref(),
+            ip: self.ip.as_deref(),
+            detail: self.detail,
+        }
+    }
+}
+
+/// What a password check found.
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    /// The right password. Not a complete login yet: see `second_factor` and `complete`.
+    Right {
+        user: User,
+        keys: LoginKeys,
+        second_factor: bool,
+    },
+    /// Unknown user or wrong password: one answer for both.
+    Wrong,
+    /// The address or the username must wait this many seconds; nothing was checked.
+    Wait(i64),
+    /// No place in the password line; nothing was checked.
+    Busy(Busy),
+}
+
+/// What a second-factor check found.
+#[derive(Debug)]
+pub enum CodeOutcome {
+    Right { user: User, keys: LoginKeys },
+    Wrong,
+    Wait(i64),
+}
+
+pub struct LoginService {
+    db: Database,
+    passwords: PasswordChecker,
+    limits: LoginLimits,
+    sealing: Arc<SealingKeys>,
+}
+
+impl LoginService {
+    pub fn new(
+        db: Database,
+        passwords: PasswordChecker,
+        limits: LoginLimits,
+        sealing: Arc<SealingKeys>,
+    ) -> Self {
+        LoginService {
+            db,
+            passwords,
+            limits,
+            sealing,
+        }
+    }
+
+    /// Checks `username`'s password.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: String,
+        context: &LoginContext,
+        now: i64,
+    ) -> Result<PasswordOutcome, StorageError> {
+        let ticket = match self.passwords.admit(username, context.ip.as_deref()) {
+            Ok(ticket) => ticket,
+            Err(busy) => return Ok(PasswordOutcome::Busy(busy)),
+        };
+        let (limits, name, ip) = (self.limits, username.to_owned(), context.ip.clone());
+        let reserved = self
+            .db
+            .run(move |conn| -> Result<_, StorageError> {
+                let user = accounts::find_user_by_name(conn, &name)?;
+                let user_id = user.as_ref().map(|u| u.id.as_str());
+                let keys = LoginKeys::new(conn, &limits, &name, user_id, ip.as_deref(), now)?;
+                Ok(keys.reserve(conn, &limits, now)?.map(|attempt| (attempt, user)))
+            })
+            .await?;
+        let (attempt, user) = match reserved {
+            Ok(reserved) => reserved,
+            Err(wait) => return Ok(PasswordOutcome::Wait(wait)),
+        };
+        // Unknown user and wrong password: the same answer after the same bcrypt work.
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = self.passwords.verify(&ticket, password, hash).await;
+        drop(ticket);
+        let (context, typed) = (context.clone(), username.to_owned());
+        self.db
+            .run(move |conn| match user.filter(|_| verified) {
+                None => {
+                    let event = context.event(&typed);
+                    attempt.failed(conn, EventKind::LoginFailed, &event, now)?;
+                    Ok(PasswordOutcome::Wrong)
+                }
+                Some(user) => {
+                    let second_factor = crate::storage::two_factor::is_on(conn, &user.id)?;
+                    let keys = attempt.refund(conn, &limits)?;
+                    Ok(PasswordOutcome::Right {
+                        user,
+                        keys,
+                        second_factor,
+                    })
+                }
+            })
+            .await
+    }
+
+    /// Checks the second factor of `user_id`, whose password was right. Synchronous, for
+    /// code already on the blocking pool: the check is cheap and needs no password thread.
+    pub fn check_code(
+        &self,
+        conn: &mut DbConnection,
+        user_id: &str,
+        code: &str,
+        context: &LoginContext,
+        now: i64,
+    ) -> Result<CodeOutcome, StorageError> {
+        let Some(user) = accounts::find_user(conn, user_id)? else {
+            return Ok(CodeOutcome::Wrong);
+        };
+        let ip = context.ip.as_deref();
+        let keys = LoginKeys::new(conn, &self.limits, &user.username, Some(&user.id), ip, now)?;
+        let attempt = match keys.reserve(conn, &self.limits, now)? {
+            Ok(attempt) => attempt,
+            Err(wait) => return Ok(CodeOutcome::Wait(wait)),
+        };
+        if two_factor::check(conn, &self.sealing, &user.id, code, now)? {
+            let keys = attempt.refund(conn, &self.limits)?;
+            return Ok(CodeOutcome::Right { user, keys });
+        }
+        attempt.failed(conn, EventKind::TotpFailed, &context.event(&user.id), now)?;
+        Ok(CodeOutcome::Wrong)
+    }
+
+    /// The last step of every login, on the blocking pool: the username's failures are
+    /// forgotten, the address remembered, the login logged.
+    pub fn complete(
+        &self,
+        conn: &mut DbConnection,
+        keys: &LoginKeys,
+        user_id: &str,
+        context: &LoginContext,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        keys.logged_in(conn, user_id, context.ip.as_deref(), now)?;
+        security_events::record(
+            conn,
+            EventKind::LoginSucceeded,
+            &context.event(user_id),
+            now,
+        )
+    }
+}
