@@ -9,7 +9,10 @@
 #     refresh     refresh-token rotation chains (benches/refresh_load.rs) at 16, 64 connections
 #     contention  client-credentials p99 at 16 connections, alone and beside 20 concurrent
 #                 password logins (bcrypt cost 12): closed loop (saturation), then at fixed
-#                 rates of 5,000 and 10,000 requests/s (open loop, latency-corrected)
+#                 rates of 5,000 and 10,000 requests/s (open loop, latency-corrected); then
+#                 the latency of an uninvolved user's logins (bob, one at a time, from his own
+#                 address) during 150 parallel bad guesses at alice from another address, and
+#                 while 64 connections saturate the token endpoint
 #     code        authorization-code round trips (benches/code_flow_load.rs) at 1 and 8
 #                 connections: login + consent, login with remembered consent, and an
 #                 existing session; users hashed at BCRYPT_COST (default 12)
@@ -47,6 +50,8 @@ case "$backend" in
   *) echo "usage: $0 [sqlite|postgres]" >&2; exit 2 ;;
 esac
 export GATEHOUSE_LISTEN=127.0.0.1:0
+# The contention mode speaks as several addresses through X-Forwarded-For.
+[ "$mode" = contention ] && export GATEHOUSE_SERVER_TRUST_FORWARDED_FOR=true
 
 "$bin" serve 2>"$work/server.log" &
 server=$!
@@ -67,8 +72,8 @@ url="http://$addr/token"
 RATE=""
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
-run() { # connections duration [url body auth-header]
-  oha -z "$2" -c "$1" $RATE -w --no-tui --output-format json -m POST -H "${5:-$auth}" \
+run() { # connections duration [url body auth-header [oha options...]]
+  oha -z "$2" -c "$1" $RATE -w --no-tui --output-format json -m POST -H "${5:-$auth}" "${@:6}" \
     -T application/x-www-form-urlencoded -d "${4:-grant_type=client_credentials}" "${3:-$url}"
 }
 
@@ -117,7 +122,29 @@ case "$mode" in
       RATE=$RATE run 16 "$duration" | summarise "+20 logins"
       wait $logins
       summarise "logins" < "$work/logins.json"
-    done ;;
+    done
+    echo "bob logs in one at a time from his own address (bcrypt cost 12):"
+    echo "a real password" | "$bin" user create bob --role staff --json >/dev/null
+    bob() { # duration
+      RATE="" run 1 "$1" "$url" "grant_type=password&username=bob&password=a+real+password" "$app_auth" \
+        -H "X-Forwarded-For: 198.51.100.1"
+    }
+    RATE="" bob "$duration" | summarise "bob alone"
+    # 150 guesses at alice at once from one address, for the whole run.
+    RATE="" run 150 "$((secs + 4))s" "$url" "grant_type=password&username=alice&password=guess" "$app_auth" \
+      -H "X-Forwarded-For: 203.0.113.1" > "$work/guesses.json" &
+    guesses=$!
+    sleep 2
+    RATE="" bob "$duration" | summarise "bob+guesses"
+    wait $guesses
+    summarise "guesses" < "$work/guesses.json"
+    RATE="" run 64 "$((secs + 4))s" > "$work/tokens.json" &
+    tokens=$!
+    sleep 2
+    RATE="" bob "$duration" | summarise "bob+tokens"
+    wait $tokens
+    summarise "cc@64" < "$work/tokens.json"
+    ;;
   code)
     cost=${BCRYPT_COST:-12}
     users=${USERS:-160}

@@ -106,7 +106,9 @@ impl LoginService {
                 let user = accounts::find_user_by_name(conn, &name)?;
                 let user_id = user.as_ref().map(|u| u.id.as_str());
                 let keys = LoginKeys::new(conn, &limits, &name, user_id, ip.as_deref(), now)?;
-                Ok(keys.reserve(conn, &limits, now)?.map(|attempt| (attempt, user)))
+                Ok(keys
+                    .reserve(conn, &limits, now)?
+                    .map(|attempt| (attempt, user)))
             })
             .await?;
         let (attempt, user) = match reserved {

@@ -25,7 +25,7 @@ use super::yielding_bcrypt;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// How long the oldest check may wait before the password threads leave `SCHED_IDLE`.
-pub const PROMOTE_AFTER: Duration = Duration::from_millis(300);
+pub const PROMOTE_AFTER: Duration = Duration::from_millis(1000);
 /// How often the watcher looks.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 

@@ -67,7 +67,9 @@ impl ClientGuard {
             Reservation::Granted {
                 blocks_for: Some(wait),
             } => {
-                let detail = format!("failed client authentications from this address answered 429 for {wait} s");
+                let detail = format!(
+                    "failed client authentications from this address answered 429 for {wait} s"
+                );
                 let client_id = client_auth::credentials(request)
                     .ok()
                     .map(|c| c.client_id.chars().take(128).collect::<String>());

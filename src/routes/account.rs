@@ -23,8 +23,7 @@ use crate::web::session::Session;
 
 pub const ACCOUNT_PATH: &str = "/account/security";
 /// What the login page says when a change needs a fresh sign-in.
-const REAUTHENTICATE: &str =
-    "To change your security settings, confirm it is you: sign in again.";
+const REAUTHENTICATE: &str = "To change your security settings, confirm it is you: sign in again.";
 
 enum View {
     LogIn,

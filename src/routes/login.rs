@@ -205,7 +205,10 @@ pub async fn second_factor(
         .db
         .run(move |conn| -> Result<SecondFactor, StorageError> {
             Ok(
-                match shared.login.check_code(conn, &user_id, &code, &context, now)? {
+                match shared
+                    .login
+                    .check_code(conn, &user_id, &code, &context, now)?
+                {
                     CodeOutcome::Right { user, keys } => SecondFactor::Right(complete_login(
                         conn, &shared, &keys, &user.id, &context, now,
                     )?),

@@ -144,11 +144,7 @@ pub fn reserve(
 
 /// Hands back one granted reservation whose attempt succeeded (or was never evaluated), so
 /// it does not count as a failure; lifts the wait it set, if any.
-pub fn refund(
-    conn: &mut DbConnection,
-    key: &str,
-    policy: &Policy,
-) -> Result<(), StorageError> {
+pub fn refund(conn: &mut DbConnection, key: &str, policy: &Policy) -> Result<(), StorageError> {
     for _ in 0..CAS_ATTEMPTS {
         let Some(old) = read(conn, key)? else {
             return Ok(());
@@ -160,7 +156,9 @@ pub fn refund(
         let new = Counter {
             failures,
             // Still blocked only if the remaining failures alone would block.
-            blocked_until: old.blocked_until.filter(|_| policy.delay(failures).is_some()),
+            blocked_until: old
+                .blocked_until
+                .filter(|_| policy.delay(failures).is_some()),
             ..old
         };
         if swap(conn, key, &old, &new)? {

@@ -153,10 +153,22 @@ impl Form {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
+        Self::with_headers(app, HeaderMap::new())
+    }
+
+    /// A browser at `ip`, as a proxy that the server trusts reports it in `X-Forwarded-For`.
+    pub fn from_address(app: &TestApp, ip: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", ip.parse().expect("an address"));
+        Self::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: HeaderMap) -> Self {
         let jar = Arc::new(Jar::default());
         Browser {
             http: reqwest::Client::builder()
                 .cookie_provider(jar.clone())
+                .default_headers(headers)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("HTTP client"),

@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts the real server on 127.0.0.1 against a
 //! fresh database and talks HTTP to it, or runs the real CLI.
 
+mod abuse_limits;
 mod browser;
 mod brute_force;
 mod chromium;
