@@ -34,6 +34,7 @@ pub struct ServerSettings {
     pub listen: String,
     pub issuer: String,
     pub body_limit_bytes: usize,
+    pub body_read_timeout_ms: u64,
     pub trust_forwarded_for: bool,
     pub workers: usize,
     pub blocking_threads: usize,
@@ -226,6 +227,9 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");
+        }
+        if !(100..=300_000).contains(&self.server.body_read_timeout_ms) {
+            return invalid("server.body_read_timeout_ms must be between 100 and 300000");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

@@ -13,7 +13,7 @@ use crate::accounts::password::PasswordChecker;
 use crate::clock::Clock;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
-use crate::oauth::request::{BodyLimit, TrustForwardedFor};
+use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
@@ -172,6 +172,8 @@ impl Application {
             },
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
+        let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
+        let body_read_timeout = BodyReadTimeout(read_timeout);
         let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
         let server = HttpServer::new(move || {
             App::new()
@@ -188,11 +190,16 @@ impl Application {
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(body_limit)
+                .app_data(body_read_timeout)
                 .app_data(forwarded)
                 .configure(routes::configure)
         });
         let (workers, blocking) = thread_counts(&settings);
         let server = server
+            // The request head of a new connection gets the same time as a body (actix
+            // answers 408 itself); a closing connection gets a second to finish, not more.
+            .client_request_timeout(read_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
             .workers(workers)
             .worker_max_blocking_threads(blocking)
             .listen(listener)?

@@ -381,7 +381,14 @@ pub enum FormRefused {
 impl FormRefused {
     pub fn page(self) -> HttpResponse {
         match self {
-            FormRefused::Malformed(e) => pages::error(e.status_code(), &e.description),
+            FormRefused::Malformed(e) => {
+                let mut page = pages::error(e.status_code(), &e.description);
+                if e.closes_connection() {
+                    page.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                page
+            }
             FormRefused::NoSession => pages::error(
                 StatusCode::FORBIDDEN,
                 "Your session has expired or cookies are blocked. Go back to the application and start again.",
