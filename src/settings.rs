@@ -68,6 +68,7 @@ pub struct TokenSettings {
     pub refresh_token_absolute_ttl_secs: i64,
     pub refresh_token_grace_secs: i64,
     pub authorization_code_ttl_secs: i64,
+    pub pkce_required_for_confidential_clients: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,8 +11,10 @@ use actix_web::{web, App, HttpServer};
 
 use crate::accounts::password::PasswordChecker;
 use crate::clock::Clock;
+use crate::oauth::authorization::Rules;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
+use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
@@ -42,10 +44,22 @@ pub struct AppState {
     pub scope_descriptions: BTreeMap<String, String>,
     /// Lifetime of authorization codes, in seconds.
     pub code_ttl: i64,
+    /// Which clients must send a PKCE code challenge.
+    pub pkce: PkcePolicy,
     /// Back-off for failed client authentications per client id.
     pub client_guard: Arc<ClientGuard>,
     /// Back-off for failed logins per username and per IP address.
     pub login_limits: LoginLimits,
+}
+
+impl AppState {
+    /// The rules the authorization endpoint issues codes under.
+    pub fn authorization_rules(&self) -> Rules {
+        Rules {
+            code_ttl: self.code_ttl,
+            pkce: self.pkce,
+        }
+    }
 }
 
 /// The two back-offs of the login form.
@@ -161,6 +175,9 @@ impl Application {
             sealing,
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
+            pkce: PkcePolicy {
+                required_for_confidential_clients: t.pkce_required_for_confidential_clients,
+            },
             client_guard: client_guard.clone(),
             login_limits: LoginLimits {
                 account: settings

@@ -282,9 +282,10 @@ impl Destination {
             return Ok(Destination::Account);
         }
         let request = request.clone();
+        let pkce = state.pkce;
         let checked = state
             .db
-            .run(move |conn| authorization::check(conn, &request, None))
+            .run(move |conn| authorization::check(conn, &request, None, pkce))
             .await;
         match checked {
             Ok(asked) => Ok(Destination::Authorize {
