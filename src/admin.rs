@@ -39,6 +39,8 @@ pub struct ClientSpec {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub public: bool,
+    /// May introspect every client's tokens (an API).
+    pub introspect: bool,
 }
 
 /// A client as the CLI shows it: never with a secret hash.
@@ -47,6 +49,8 @@ pub struct ClientView {
     pub client_id: String,
     pub name: String,
     pub public: bool,
+    /// May introspect every client's tokens, not only its own.
+    pub introspect: bool,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
@@ -59,6 +63,7 @@ impl From<&Client> for ClientView {
             client_id: c.id.clone(),
             name: c.name.clone(),
             public: c.is_public(),
+            introspect: c.introspect,
             redirect_uris: c.redirect_uris.clone(),
             grant_types: c.grant_types.iter().map(|g| g.to_string()).collect(),
             scopes: c.scopes.iter().map(str::to_owned).collect(),
@@ -113,6 +118,7 @@ struct ValidSpec {
     grant_types: Vec<GrantType>,
     scopes: ScopeSet,
     public: bool,
+    introspect: bool,
 }
 
 fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
@@ -160,6 +166,7 @@ fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
         grant_types,
         scopes,
         public: spec.public,
+        introspect: spec.introspect,
     })
 }
 
@@ -174,6 +181,7 @@ pub fn create_client(
         grant_types,
         scopes,
         public,
+        introspect,
     } = validate(spec)?;
     let secret = (!public).then(PlainSecret::generate);
     let client = Client {
@@ -185,6 +193,7 @@ pub fn create_client(
         scopes,
         created_at: now,
         updated_at: now,
+        introspect,
     };
     clients::insert(conn, &client)?;
     admin_event(conn, EventKind::ClientRegistered, Some(&client.id), now);
@@ -204,8 +213,9 @@ pub fn show_client(conn: &mut DbConnection, id: &str) -> Result<ClientView, Admi
         .ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))
 }
 
+/// Deletes a client and ends its sessions (see `clients::delete`).
 pub fn delete_client(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), AdminError> {
-    if clients::delete(conn, id)? {
+    if clients::delete(conn, id, now)? {
         admin_event(conn, EventKind::ClientDeleted, Some(id), now);
         Ok(())
     } else {

@@ -114,6 +114,9 @@ pub enum ClientCommand {
         /// A public client: no secret, PKCE required.
         #[arg(long)]
         public: bool,
+        /// Let the client (an API) introspect every client's tokens, not only its own.
+        #[arg(long)]
+        introspect: bool,
     },
     /// List registered clients.
     List,
@@ -316,6 +319,7 @@ fn client_command(
             grant_types,
             scopes,
             public,
+            introspect,
         } => {
             let spec = ClientSpec {
                 name,
@@ -323,6 +327,7 @@ fn client_command(
                 grant_types,
                 scopes,
                 public,
+                introspect,
             };
             let created = admin::create_client(conn, spec, now)?;
             out.print(&created, || {
@@ -382,10 +387,11 @@ fn read_password_line() -> Result<String, CliError> {
 
 fn describe(c: &admin::ClientView) -> String {
     format!(
-        "{}  {}{}  grants: {}  scopes: {}  redirect URIs: {}",
+        "{}  {}{}{}  grants: {}  scopes: {}  redirect URIs: {}",
         c.client_id,
         c.name,
         if c.public { " (public)" } else { "" },
+        if c.introspect { " (introspects)" } else { "" },
         c.grant_types.join(","),
         c.scopes.join(" "),
         c.redirect_uris.join(" ")

@@ -77,6 +77,8 @@ pub struct Verification {
     pub clock: Clock,
 }
 
+/// The credentials the resource server introspects with: a client registered with
+/// `gatehouse client create --introspect`, or it learns only about its own tokens.
 #[derive(Debug, Clone)]
 pub struct IntrospectionClient {
     pub client_id: String,

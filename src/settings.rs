@@ -34,6 +34,7 @@ pub struct ServerSettings {
     pub listen: String,
     pub issuer: String,
     pub body_limit_bytes: usize,
+    pub body_read_timeout_ms: u64,
     pub trust_forwarded_for: bool,
     pub workers: usize,
     pub blocking_threads: usize,
@@ -67,6 +68,7 @@ pub struct TokenSettings {
     pub refresh_token_absolute_ttl_secs: i64,
     pub refresh_token_grace_secs: i64,
     pub authorization_code_ttl_secs: i64,
+    pub pkce_required_for_confidential_clients: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +239,9 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return invalid("server.body_limit_bytes must be at least 1024");
+        }
+        if !(100..=300_000).contains(&self.server.body_read_timeout_ms) {
+            return invalid("server.body_read_timeout_ms must be between 100 and 300000");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

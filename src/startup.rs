@@ -13,9 +13,11 @@ use crate::accounts::login::LoginService;
 use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::clock::Clock;
+use crate::oauth::authorization::Rules;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
-use crate::oauth::request::{BodyLimit, TrustForwardedFor};
+use crate::oauth::pkce::PkcePolicy;
+use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
@@ -44,8 +46,20 @@ pub struct AppState {
     pub scope_descriptions: BTreeMap<String, String>,
     /// Lifetime of authorization codes, in seconds.
     pub code_ttl: i64,
+    /// Which clients must send a PKCE code challenge.
+    pub pkce: PkcePolicy,
     /// Back-off for failed client authentications per source address.
     pub client_guard: ClientGuard,
+}
+
+impl AppState {
+    /// The rules the authorization endpoint issues codes under.
+    pub fn authorization_rules(&self) -> Rules {
+        Rules {
+            code_ttl: self.code_ttl,
+            pkce: self.pkce,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,9 +183,14 @@ impl Application {
             sealing,
             scope_descriptions: settings.scopes.descriptions.clone(),
             code_ttl: t.authorization_code_ttl_secs,
+            pkce: PkcePolicy {
+                required_for_confidential_clients: t.pkce_required_for_confidential_clients,
+            },
             client_guard,
         });
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
+        let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
+        let body_read_timeout = BodyReadTimeout(read_timeout);
         let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
         let server = HttpServer::new(move || {
             App::new()
@@ -188,11 +207,16 @@ impl Application {
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(body_limit)
+                .app_data(body_read_timeout)
                 .app_data(forwarded)
                 .configure(routes::configure)
         });
         let (workers, blocking) = thread_counts(&settings);
         let server = server
+            // The request head of a new connection gets the same time as a body (actix
+            // answers 408 itself); a closing connection gets a second to finish, not more.
+            .client_request_timeout(read_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
             .workers(workers)
             .worker_max_blocking_threads(blocking)
             .listen(listener)?

@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use oxide_auth::code_grant::authorization::{
-    authorization_code, Endpoint, Error as FlowError, Extension, Pending,
+    authorization_code, Endpoint, Error as FlowError, ErrorUrl, Extension, Pending,
 };
 use oxide_auth::code_grant::error::AuthorizationErrorType;
 use oxide_auth::primitives::authorizer::Authorizer;
@@ -20,7 +20,7 @@ use oxide_auth::primitives::registrar::Registrar;
 use url::Url;
 
 use super::authorizer::{CodeRejection, DbAuthorizer};
-use super::pkce::PkceChallenge;
+use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
@@ -59,6 +59,14 @@ pub enum Decision {
     Deny,
 }
 
+/// The configured rules a code is issued under.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Lifetime of authorization codes, in seconds.
+    pub code_ttl: i64,
+    pub pkce: PkcePolicy,
+}
+
 /// Who answers, and what their roles allow.
 pub struct Owner<'u> {
     pub user_id: &'u str,
@@ -68,6 +76,7 @@ pub struct Owner<'u> {
 struct AuthorizeEndpoint<'a> {
     registrar: DbRegistrar<'a>,
     authorizer: DbAuthorizer<'a>,
+    pkce: PkcePolicy,
     extension: PkceChallenge,
 }
 
@@ -82,7 +91,11 @@ impl Endpoint for AuthorizeEndpoint<'_> {
 
     fn extension(&mut self) -> &mut dyn Extension {
         // Asked after the client is bound, so it is known by now.
-        self.extension.required = self.registrar.client().is_some_and(|c| c.is_public());
+        let pkce = self.pkce;
+        self.extension.required = self
+            .registrar
+            .client()
+            .is_none_or(|c| pkce.requires_challenge(&c));
         &mut self.extension
     }
 }
@@ -92,9 +105,10 @@ pub fn check(
     conn: &mut DbConnection,
     request: &FormRequest,
     owner: Option<ScopeSet>,
+    pkce: PkcePolicy,
 ) -> Result<Asked, Refusal> {
     let conn = RefCell::new(conn);
-    let mut endpoint = endpoint(&conn, owner, 0, 0);
+    let mut endpoint = endpoint(&conn, owner, pkce, 0, 0);
     let pending = run(&mut endpoint, request)?;
     let client = endpoint
         .registrar
@@ -112,11 +126,11 @@ pub fn decide(
     request: &FormRequest,
     owner: Owner<'_>,
     decision: Decision,
+    rules: Rules,
     now: i64,
-    code_ttl: i64,
 ) -> Result<(Url, ScopeSet), Refusal> {
     let conn = RefCell::new(conn);
-    let mut endpoint = endpoint(&conn, Some(owner.allowed), now, code_ttl);
+    let mut endpoint = endpoint(&conn, Some(owner.allowed), rules.pkce, now, rules.code_ttl);
     let pending = run(&mut endpoint, request)?;
     let (outcome, granted) = match decision {
         Decision::Deny => (pending.deny(), ScopeSet::default()),
@@ -136,6 +150,7 @@ pub fn decide(
 fn endpoint<'a>(
     conn: &'a RefCell<&'a mut DbConnection>,
     owner: Option<ScopeSet>,
+    pkce: PkcePolicy,
     now: i64,
     code_ttl: i64,
 ) -> AuthorizeEndpoint<'a> {
@@ -146,6 +161,7 @@ fn endpoint<'a>(
             None => registrar,
         },
         authorizer: DbAuthorizer::issuing(conn, now, code_ttl),
+        pkce,
         extension: PkceChallenge::default(),
     }
 }
@@ -205,5 +221,56 @@ fn refusal(endpoint: &mut AuthorizeEndpoint<'_>, error: FlowError) -> Refusal {
     if description.kind() == AuthorizationErrorType::UnsupportedResponseType {
         description.explain("only response_type=code is supported");
     }
-    Refusal::Redirect(error_url.into())
+    Refusal::Redirect(error_redirect(error_url))
+}
+
+/// The redirect of an error response as RFC 6749 §4.1.2.1 spells it: `error`,
+/// `error_description` and `state`. oxide-auth names the description `description` and
+/// leaves it out when nobody explained the error, so client libraries could not show why.
+fn error_redirect(mut error_url: ErrorUrl) -> Url {
+    let error = error_url.description();
+    if error
+        .clone()
+        .into_iter()
+        .all(|(name, _)| name != "description")
+    {
+        let kind = error.kind();
+        error.explain(default_description(kind));
+    }
+    let appended: Vec<(&'static str, String)> = error
+        .clone()
+        .into_iter()
+        .map(|(name, value)| (name, value.into_owned()))
+        .collect();
+    // oxide-auth appends the error's pairs last, after the registered URI's own query and
+    // `state`: keep those as they are and rename only what it appended.
+    let mut url: Url = error_url.into();
+    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    pairs.truncate(pairs.len().saturating_sub(appended.len()));
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .extend_pairs(appended.iter().map(|(name, value)| match *name {
+            "description" => ("error_description", value.as_str()),
+            "uri" => ("error_uri", value.as_str()),
+            other => (other, value.as_str()),
+        }));
+    url
+}
+
+/// What an error says when nothing more particular was recorded.
+fn default_description(kind: AuthorizationErrorType) -> &'static str {
+    match kind {
+        AuthorizationErrorType::AccessDenied => "the user denied the request",
+        AuthorizationErrorType::InvalidScope => "the requested scope is invalid",
+        AuthorizationErrorType::UnauthorizedClient => {
+            "this client may not use the authorization code flow"
+        }
+        AuthorizationErrorType::UnsupportedResponseType => "only response_type=code is supported",
+        AuthorizationErrorType::ServerError => "the server could not complete the request",
+        AuthorizationErrorType::TemporarilyUnavailable => {
+            "the server is busy; try again in a moment"
+        }
+        AuthorizationErrorType::InvalidRequest => "the authorization request is malformed",
+    }
 }

@@ -110,6 +110,24 @@ impl OAuthError {
         }
     }
 
+    /// A body that did not arrive in full within `timeout`: `invalid_request` with 408.
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        OAuthError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            ..Self::invalid_request(format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ))
+        }
+    }
+
+    /// Whether the connection must close after this answer: after a 408 the rest of the
+    /// body may still be on its way, so the connection cannot carry another request
+    /// (RFC 9110 §15.5.9).
+    pub fn closes_connection(&self) -> bool {
+        self.status == StatusCode::REQUEST_TIMEOUT
+    }
+
     /// A request with the wrong method: `invalid_request` with 405.
     pub fn method_not_allowed(allowed: &'static str) -> Self {
         OAuthError {
@@ -193,6 +211,9 @@ impl ResponseError for OAuthError {
         }
         if self.code == ErrorCode::InvalidClient {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
+        }
+        if self.closes_connection() {
+            response.force_close();
         }
         response.json(ErrorBody {
             error: self.code.as_str(),

@@ -1,12 +1,19 @@
 //! Token introspection (RFC 7662): a client (usually an API) asks whether a token is active.
+//!
+//! Who learns what (RFC 7662 §4: the server decides which clients may introspect which
+//! tokens): a client is told about the tokens issued to it, and a client registered with
+//! `--introspect` (an API) about every client's tokens. To any other authenticated client
+//! every token is `{"active": false}`, exactly as an unknown one, so asking reveals nothing.
+//! The tokens of a deleted client are inactive.
 
 use serde::Serialize;
 
 use super::issuer::Minter;
 use super::request::FormRequest;
 use super::{client_auth, OAuthError};
+use crate::storage::clients::{self, TokenRef};
+use crate::storage::refresh_tokens;
 use crate::storage::DbConnection;
-use crate::storage::{clients, refresh_tokens};
 use crate::tokens::jwt;
 use crate::tokens::secret::SecretHash;
 
@@ -50,10 +57,11 @@ pub fn introspect(
     if looks_like_jwt(token) {
         return introspect_access_token(conn, minter, request, token, now);
     }
-    client_auth::authenticate(conn, request, false)?;
+    let asking = client_auth::authenticate(conn, request, false)?;
     Ok(
+        // `find` knows no token of a deleted client.
         match refresh_tokens::find(conn, &SecretHash::of(token.as_bytes()))? {
-            Some(r) if r.is_active(now) => Introspection {
+            Some(r) if r.is_active(now) && asking.may_introspect(&r.client_id) => Introspection {
                 active: true,
                 scope: Some(r.scope),
                 client_id: Some(r.client_id),
@@ -69,8 +77,9 @@ pub fn introspect(
     )
 }
 
-/// An access token: its signature first (usually remembered), then the asking client and
-/// the token's revocation state in one query — no more round trips than a token grant.
+/// An access token: its signature first (usually remembered), then the asking client, the
+/// token's revocation state and whether its client still exists in one query — no more
+/// round trips than a token grant.
 fn introspect_access_token(
     conn: &mut DbConnection,
     minter: &Minter,
@@ -94,18 +103,18 @@ fn introspect_access_token(
         client_auth::authenticate(conn, request, false)?;
         return Ok(Introspection::default());
     };
-    let found = clients::find_with_token_state(
-        conn,
-        creds.client_id,
-        &claims.jti,
-        claims.sid.as_deref(),
-        now,
-    )?;
-    let (client, state) = found.unzip();
-    if !client_auth::admits(client.as_ref(), Some(secret.as_bytes())) {
+    let token_ref = TokenRef {
+        jti: &claims.jti,
+        family_id: claims.sid.as_deref(),
+        client_id: &claims.client_id,
+    };
+    let found = clients::find_with_token_state(conn, creds.client_id, &token_ref, now)?;
+    let admitted = client_auth::admits(found.as_ref().map(|(c, _)| c), Some(secret.as_bytes()));
+    let Some((asking, state)) = found.filter(|_| admitted) else {
         return Err(OAuthError::invalid_client("client authentication failed"));
-    }
-    if !state.is_some_and(|s| !s.revoked && s.family_live) {
+    };
+    let active = !state.revoked && state.family_live && state.client_exists;
+    if !active || !asking.may_introspect(&claims.client_id) {
         return Ok(Introspection::default());
     }
     Ok(Introspection {

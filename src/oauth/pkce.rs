@@ -1,5 +1,6 @@
 //! PKCE (RFC 7636) through oxide-auth's `Pkce` extension: S256 only (no `plain`), required
-//! for public clients, and once a challenge is sent the verifier must follow.
+//! for every client unless configured otherwise for confidential ones, and once a challenge
+//! is sent the verifier must follow.
 
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::code_grant::{accesstoken, authorization};
@@ -7,11 +8,36 @@ use oxide_auth::primitives::grant::{Extensions, Value};
 
 use super::registrar::DbRegistrar;
 use super::{ErrorCode, OAuthError};
+use crate::storage::clients::Client;
+
+/// Which clients must send a code challenge (`tokens.pkce_required_for_confidential_clients`).
+///
+/// RFC 9700 §2.1.1 and OAuth 2.1 require PKCE of every client: it also stops a stolen code
+/// from being used by an attacker who has the client's secret or can inject the code into
+/// the real client. Public clients have no secret at all, so for them it is never relaxed.
+#[derive(Debug, Clone, Copy)]
+pub struct PkcePolicy {
+    pub required_for_confidential_clients: bool,
+}
+
+impl Default for PkcePolicy {
+    fn default() -> Self {
+        PkcePolicy {
+            required_for_confidential_clients: true,
+        }
+    }
+}
+
+impl PkcePolicy {
+    pub fn requires_challenge(&self, client: &Client) -> bool {
+        client.is_public() || self.required_for_confidential_clients
+    }
+}
 
 /// The authorization side: checks and records the challenge.
 #[derive(Default)]
 pub struct PkceChallenge {
-    /// Set by the endpoint once it knows the client is public.
+    /// Set by the endpoint once it knows the client (`PkcePolicy::requires_challenge`).
     pub required: bool,
     failure: Option<&'static str>,
 }
@@ -33,8 +59,10 @@ impl authorization::Extension for PkceChallenge {
         let method = request.extension("code_challenge_method");
         let challenge = request.extension("code_challenge");
         match (method.as_deref(), challenge.as_deref()) {
+            // RFC 7636 §4.4.1: a required challenge that is missing is `invalid_request`.
             (None, None) if self.required => {
-                return self.fail("code_challenge is required for public clients (PKCE, S256)")
+                return self
+                    .fail("code_challenge is required: send PKCE with code_challenge_method=S256")
             }
             (Some("S256"), Some(c)) if !is_s256_challenge(c) => {
                 return self.fail("code_challenge must be 43 base64url characters (S256)")

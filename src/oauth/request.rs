@@ -3,7 +3,8 @@
 //!
 //! Refused here with `invalid_request`: a body that is not form encoding, a repeated
 //! parameter (RFC 6749 §3.2), control characters, more than one `Authorization` header,
-//! and a body over the configured limit (413).
+//! a body over the configured limit (413), and a body that does not arrive in full within
+//! the configured time (408, connection closed).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -21,6 +22,10 @@ use super::OAuthError;
 /// The largest request body the token endpoints accept, from configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// How long the whole body of a request may take to arrive, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
 
 /// Whether a reverse proxy in front of gatehouse reports the client's address in
 /// `X-Forwarded-For` (from configuration).
@@ -203,6 +208,20 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
+/// Reads the whole body, refusing it as soon as it grows past `limit`.
+async fn read_body(payload: &mut Payload, limit: usize) -> Result<Vec<u8>, OAuthError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(OAuthError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn is_form(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -220,6 +239,9 @@ impl FromRequest for FormRequest {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
+        let timeout = req
+            .app_data::<BodyReadTimeout>()
+            .map_or(std::time::Duration::from_secs(5), |t| t.0);
         let mut auth = req.headers().get_all(header::AUTHORIZATION);
         let authorization = auth.next().map(|v| v.as_bytes().to_vec());
         let early = if auth.next().is_some() {
@@ -245,15 +267,11 @@ impl FromRequest for FormRequest {
         let mut payload = payload.take();
         Box::pin(async move {
             early?;
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|_| OAuthError::invalid_request("request body could not be read"))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(OAuthError::too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            // One deadline for the whole body, not per chunk: a client trickling a byte at a
+            // time must not hold the connection any longer than one that stalls.
+            let body = actix_web::rt::time::timeout(timeout, read_body(&mut payload, limit))
+                .await
+                .map_err(|_| OAuthError::body_timeout(timeout))??;
             let mut request = FormRequest::parse(&body, authorization.as_deref())?;
             request.ip = ip;
             Ok(request)

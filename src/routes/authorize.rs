@@ -41,14 +41,14 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         .db
         .run(move |conn| -> Result<Step, Refusal> {
             let Some(user) = logged_in_user(conn, &for_flow, now)? else {
-                let asked = authorization::check(conn, &request, None)?;
+                let asked = authorization::check(conn, &request, None, shared.pkce)?;
                 return Ok(match for_flow.pending {
                     Some(_) => Step::SecondFactor(asked),
                     None => Step::Login(asked),
                 });
             };
             let allowed = accounts::scopes_allowed_to(conn, &user.id).map_err(Refusal::Storage)?;
-            let asked = authorization::check(conn, &request, Some(allowed.clone()))?;
+            let asked = authorization::check(conn, &request, Some(allowed.clone()), shared.pkce)?;
             let remembered =
                 consents::find(conn, &user.id, &asked.client.id).map_err(Refusal::Storage)?;
             if !remembered.is_some_and(|r| asked.scope.is_subset(&r)) {
@@ -58,9 +58,9 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
                 user_id: &user.id,
                 allowed,
             };
-            let code_ttl = shared.code_ttl;
+            let rules = shared.authorization_rules();
             let (url, _) =
-                authorization::decide(conn, &request, owner, Decision::Allow, now, code_ttl)?;
+                authorization::decide(conn, &request, owner, Decision::Allow, rules, now)?;
             Ok(Step::Back(url.into()))
         })
         .await;

@@ -53,8 +53,14 @@ pub async fn consent(
                 user_id: &user.id,
                 allowed,
             };
-            let (url, granted) =
-                authorization::decide(conn, &request, owner, decision, now, shared.code_ttl)?;
+            let (url, granted) = authorization::decide(
+                conn,
+                &request,
+                owner,
+                decision,
+                shared.authorization_rules(),
+                now,
+            )?;
             if decision == Decision::Allow {
                 let client_id = request.param("client_id").unwrap_or_default();
                 consents::remember(conn, &user.id, client_id, &granted, now)?;

@@ -249,9 +249,10 @@ impl Destination {
             return Ok(Destination::Account);
         }
         let request = request.clone();
+        let pkce = state.pkce;
         let checked = state
             .db
-            .run(move |conn| authorization::check(conn, &request, None))
+            .run(move |conn| authorization::check(conn, &request, None, pkce))
             .await;
         match checked {
             Ok(asked) => Ok(Destination::Authorize {
@@ -348,7 +349,14 @@ pub enum FormRefused {
 impl FormRefused {
     pub fn page(self) -> HttpResponse {
         match self {
-            FormRefused::Malformed(e) => pages::error(e.status_code(), &e.description),
+            FormRefused::Malformed(e) => {
+                let mut page = pages::error(e.status_code(), &e.description);
+                if e.closes_connection() {
+                    page.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                page
+            }
             FormRefused::NoSession => pages::error(
                 StatusCode::FORBIDDEN,
                 "Your session has expired or cookies are blocked. Go back to the application and start again.",

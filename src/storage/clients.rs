@@ -19,9 +19,17 @@ pub struct Client {
     pub scopes: ScopeSet,
     pub created_at: i64,
     pub updated_at: i64,
+    /// May introspect every client's tokens (`client create --introspect`, for APIs).
+    pub introspect: bool,
 }
 
 impl Client {
+    /// Whether introspection may describe a token issued to `token_client_id` to this
+    /// client: its own tokens, or any when registered to introspect (RFC 7662 §4).
+    pub fn may_introspect(&self, token_client_id: &str) -> bool {
+        self.introspect || self.id == token_client_id
+    }
+
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
@@ -42,6 +50,7 @@ struct ClientRow {
     scopes: String,
     created_at: i64,
     updated_at: i64,
+    introspect: bool,
 }
 
 impl From<&Client> for ClientRow {
@@ -60,6 +69,7 @@ impl From<&Client> for ClientRow {
             scopes: c.scopes.to_string(),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            introspect: c.introspect,
         }
     }
 }
@@ -94,6 +104,7 @@ impl TryFrom<ClientRow> for Client {
             name: row.name,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            introspect: row.introspect,
         })
     }
 }
@@ -121,17 +132,29 @@ pub struct TokenState {
     pub revoked: bool,
     /// Its refresh-token family is neither revoked nor past its absolute expiry.
     pub family_live: bool,
+    /// The client it was issued to is still registered: a deleted client's tokens are
+    /// inactive, whatever their expiry.
+    pub client_exists: bool,
 }
 
-/// Loads a client together with the revocation state of one access token, in one round
-/// trip: introspection, the hottest read path, needs no more queries than a token grant.
+/// The access token whose state [`find_with_token_state`] reads.
+pub struct TokenRef<'a> {
+    pub jti: &'a str,
+    /// Its refresh-token family (the `sid` claim), if it came from a user's login.
+    pub family_id: Option<&'a str>,
+    /// The client it was issued to.
+    pub client_id: &'a str,
+}
+
+/// Loads a client together with the state of one access token, in one round trip:
+/// introspection, the hottest read path, needs no more queries than a token grant.
 pub fn find_with_token_state(
     conn: &mut DbConnection,
     id: &str,
-    jti: &str,
-    family_id: Option<&str>,
+    token: &TokenRef<'_>,
     now: i64,
 ) -> Result<Option<(Client, TokenState)>, StorageError> {
+    let (jti, family_id) = (token.jti, token.family_id);
     use super::schema::{refresh_families, revoked_access_tokens};
     use diesel::dsl::exists;
     let revoked = exists(revoked_access_tokens::table.filter(revoked_access_tokens::jti.eq(jti)));
@@ -141,12 +164,18 @@ pub fn find_with_token_state(
             .filter(refresh_families::revoked_at.is_null())
             .filter(refresh_families::absolute_expires_at.gt(now)),
     );
-    let row: Option<(ClientRow, bool, bool)> = clients::table
+    let token_clients = diesel::alias!(clients as token_clients);
+    let client_exists = exists(
+        token_clients
+            .filter(token_clients.field(clients::id).eq(token.client_id))
+            .select(token_clients.field(clients::id)),
+    );
+    let row: Option<(ClientRow, bool, bool, bool)> = clients::table
         .find(id)
-        .select((clients::all_columns, revoked, family_live))
+        .select((clients::all_columns, revoked, family_live, client_exists))
         .first(conn)
         .optional()?;
-    row.map(|(client, revoked, family_live)| {
+    row.map(|(client, revoked, family_live, client_exists)| {
         // A token outside any family has no family to lose.
         let family_live = family_live || family_id.is_none();
         Client::try_from(client).map(|c| {
@@ -155,6 +184,7 @@ pub fn find_with_token_state(
                 TokenState {
                     revoked,
                     family_live,
+                    client_exists,
                 },
             )
         })
@@ -171,9 +201,15 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
         .collect()
 }
 
-/// Deletes a client; answers whether it existed.
-pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
-    Ok(diesel::delete(clients::table.find(id)).execute(conn)? == 1)
+/// Deletes a client and revokes its refresh families, so neither its refresh tokens nor
+/// the access tokens they issued stay active (introspection also refuses any token whose
+/// client is gone, which covers client-credentials tokens); answers whether it existed.
+/// Codes and consents go with it (ON DELETE CASCADE).
+pub fn delete(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        super::refresh_tokens::revoke_client_families(conn, id, now)?;
+        Ok(diesel::delete(clients::table.find(id)).execute(conn)? == 1)
+    })
 }
 
 /// Replaces a confidential client's secret hash; answers whether such a client existed.

@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{refresh_families, refresh_tokens, revoked_access_tokens};
+use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConnection, StorageError};
 use crate::tokens::secret::SecretHash;
 
@@ -109,13 +109,17 @@ type Row = (
     i64,
 );
 
+/// A refresh token by its hash. A token whose client was deleted is no token.
 pub fn find(
     conn: &mut DbConnection,
     hash: &SecretHash,
 ) -> Result<Option<StoredRefresh>, StorageError> {
+    let client_exists =
+        diesel::dsl::exists(clients::table.filter(clients::id.eq(refresh_tokens::client_id)));
     let row: Option<Row> = refresh_tokens::table
         .inner_join(refresh_families::table)
         .filter(refresh_tokens::token_hash.eq(hash.as_bytes().to_vec()))
+        .filter(client_exists)
         .select((
             refresh_tokens::family_id,
             refresh_tokens::user_id,
@@ -273,6 +277,22 @@ pub fn revoke_family(
     .set(refresh_families::revoked_at.eq(now))
     .execute(conn)?;
     Ok(())
+}
+
+/// Revokes every refresh family of a client (it is being deleted), and with them the
+/// access tokens they issued; answers how many were live.
+pub fn revoke_client_families(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: i64,
+) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        refresh_families::table
+            .filter(refresh_families::client_id.eq(client_id))
+            .filter(refresh_families::revoked_at.is_null()),
+    )
+    .set(refresh_families::revoked_at.eq(now))
+    .execute(conn)?)
 }
 
 /// Records a revoked access token until it would have expired anyway. Revoking it twice,

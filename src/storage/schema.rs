@@ -11,6 +11,7 @@ diesel::table! {
         scopes -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        introspect -> Bool,
     }
 }
 

@@ -6,11 +6,20 @@ use url::Url;
 
 use crate::browser::{pkce_pair, query_param, Browser, Landing, Page};
 use crate::helpers::{
-    oauth_error, on_both_backends, spawn_app, spawn_app_configured, Registered, TestApp,
+    oauth_error, on_both_backends, spawn_app, spawn_app_configured, spawn_app_with, Registered,
+    TestApp,
 };
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// A fixed PKCE pair (the example of RFC 7636 Appendix B) for tests about something else:
+/// every client must send a code challenge.
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The setting that, set to `false`, lets confidential clients leave PKCE out.
+const RELAX_PKCE: &str = "GATEHOUSE_TOKENS_PKCE_REQUIRED_FOR_CONFIDENTIAL_CLIENTS";
 
 /// A third-party app, a reader role and a user who holds it.
 pub(crate) struct Setup {
@@ -22,7 +31,16 @@ pub(crate) struct Setup {
 /// Registers a client for `books:read books:write` and a user whose role allows only
 /// `books:read`.
 pub(crate) async fn setup(db: crate::helpers::TestDb, public: bool) -> Setup {
-    let app = spawn_app(db).await;
+    setup_with(db, public, &[]).await
+}
+
+/// As [`setup`], on a server started with the `GATEHOUSE_*` settings in `extra`.
+pub(crate) async fn setup_with(
+    db: crate::helpers::TestDb,
+    public: bool,
+    extra: &[(&str, &str)],
+) -> Setup {
+    let app = spawn_app_with(db, extra).await;
     let mut args = vec![
         "--redirect-uri",
         REDIRECT,
@@ -212,7 +230,8 @@ on_both_backends! {
     }
 
     async fn a_verifier_for_a_code_issued_without_challenge_is_refused(db) {
-        let s = setup(db, false).await;
+        // Only a confidential client with PKCE relaxed can get a code without a challenge.
+        let s = setup_with(db, false, &[(RELAX_PKCE, "false")]).await;
         let (verifier, _) = pkce_pair();
         let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", None)).await;
         let code = code_from(&back).await;
@@ -261,12 +280,13 @@ on_both_backends! {
 
     async fn a_redirect_uri_other_than_the_authorized_one_is_invalid_grant(db) {
         let s = setup(db, false).await;
-        let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", None)).await;
+        let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await;
         let code = code_from(&back).await;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "http://127.0.0.1:9/other"),
+            ("code_verifier", VERIFIER),
         ];
         let res = s.app.token(&form, Some((&s.client.id, &s.client.secret))).await;
         oauth_error(res, 400, "invalid_grant").await;
@@ -274,7 +294,7 @@ on_both_backends! {
 
     async fn an_unknown_client_sees_an_error_page_and_is_not_redirected(db) {
         let s = setup(db, false).await;
-        let page = Browser::new(&s.app).open(&authorize_url("nosuchclient", "books:read", None)).await.page();
+        let page = Browser::new(&s.app).open(&authorize_url("nosuchclient", "books:read", Some(CHALLENGE))).await.page();
         assert_eq!(page.status, 400);
         assert!(page.contains("not registered"), "{}", page.body);
     }
@@ -282,7 +302,7 @@ on_both_backends! {
     async fn a_mismatched_redirect_uri_sees_an_error_page(db) {
         let s = setup(db, false).await;
         for uri in ["http://127.0.0.1:9/callback/", "http://evil.example/callback", "http://127.0.0.1:9/callback?x=1"] {
-            let url = authorize_url(&s.client.id, "books:read", None).replace(
+            let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE)).replace(
                 &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
                 &url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>(),
             );
@@ -301,7 +321,7 @@ on_both_backends! {
 
     async fn an_unsupported_response_type_is_sent_back(db) {
         let s = setup(db, false).await;
-        let url = authorize_url(&s.client.id, "books:read", None).replace("response_type=code", "response_type=token");
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE)).replace("response_type=code", "response_type=token");
         let back = Browser::new(&s.app).open(&url).await.left();
         assert_eq!(query_param(&back, "error").as_deref(), Some("unsupported_response_type"));
     }
@@ -309,13 +329,13 @@ on_both_backends! {
     async fn a_client_without_the_authorization_code_grant_is_sent_back_unauthorized(db) {
         let s = setup(db, false).await;
         let client = s.app.register(&["--redirect-uri", REDIRECT, "--grant-type", "password", "--scope", "books:read"]);
-        let back = Browser::new(&s.app).open(&authorize_url(&client.id, "books:read", None)).await.left();
+        let back = Browser::new(&s.app).open(&authorize_url(&client.id, "books:read", Some(CHALLENGE))).await.left();
         assert_eq!(query_param(&back, "error").as_deref(), Some("unauthorized_client"));
     }
 
     async fn a_repeated_parameter_sees_an_error_page(db) {
         let s = setup(db, false).await;
-        let url = authorize_url(&s.client.id, "books:read", None) + "&state=again";
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE)) + "&state=again";
         let page = Browser::new(&s.app).open(&url).await.page();
         assert_eq!(page.status, 400);
         assert!(page.contains("repeated"), "{}", page.body);
@@ -324,7 +344,7 @@ on_both_backends! {
     async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let url = authorize_url(&s.client.id, "books:read", None);
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let login = browser.open(&url).await.page();
         let wrong = log_in(&browser, &login, "alice", "not the password").await.page();
         let unknown = log_in(&browser, &login, "mallory", "not the password").await.page();
@@ -339,7 +359,7 @@ on_both_backends! {
     async fn a_login_without_the_csrf_token_is_refused(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         let form = login.form_with("password").with("username", "alice").with("password", PASSWORD);
         let missing = browser.submit(&form.clone().without("csrf_token"), None).await.page();
         assert_eq!(missing.status, 403);
@@ -350,7 +370,7 @@ on_both_backends! {
     async fn a_consent_with_a_wrong_csrf_token_is_refused(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
         let form = consent.form_with("decision").with("csrf_token", "forged");
         let page = browser.submit(&form, Some("allow")).await.page();
@@ -360,7 +380,7 @@ on_both_backends! {
     async fn denying_consent_sends_access_denied_with_the_state(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
         let back = browser.submit(&consent.form_with("decision"), Some("deny")).await.left();
         assert!(back.as_str().starts_with(REDIRECT));
@@ -372,7 +392,7 @@ on_both_backends! {
     async fn nothing_left_to_grant_is_invalid_scope(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:write", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:write", Some(CHALLENGE))).await.page();
         let back = log_in(&browser, &login, "alice", PASSWORD).await.left();
         assert_eq!(query_param(&back, "error").as_deref(), Some("invalid_scope"));
         assert_eq!(query_param(&back, "state").as_deref(), Some("st4te"));
@@ -380,7 +400,7 @@ on_both_backends! {
 
     async fn a_scope_outside_the_registration_is_invalid_scope(db) {
         let s = setup(db, false).await;
-        let back = Browser::new(&s.app).open(&authorize_url(&s.client.id, "admin", None)).await.left();
+        let back = Browser::new(&s.app).open(&authorize_url(&s.client.id, "admin", Some(CHALLENGE))).await.left();
         assert_eq!(query_param(&back, "error").as_deref(), Some("invalid_scope"));
     }
 
@@ -390,7 +410,7 @@ on_both_backends! {
         let bob = s.app.cli_with_stdin(&["user", "create", "bob", "--role", "reader", "--role", "writer"], "bob's password\n");
         assert!(bob.status.success());
         let browser = Browser::new(&s.app);
-        let read_only = authorize_url(&s.client.id, "books:read", None);
+        let read_only = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let login = browser.open(&read_only).await.page();
         let consent = log_in(&browser, &login, "bob", "bob's password").await.page();
         browser.submit(&consent.form_with("decision"), Some("allow")).await.left();
@@ -400,7 +420,7 @@ on_both_backends! {
         assert!(query_param(&again, "code").is_some());
 
         // More scopes: the consent page again, listing both.
-        let more = browser.open(&authorize_url(&s.client.id, "books:read books:write", None)).await.page();
+        let more = browser.open(&authorize_url(&s.client.id, "books:read books:write", Some(CHALLENGE))).await.page();
         assert!(more.form_with("decision").buttons.len() == 2);
         assert!(more.contains("books:write"));
     }
@@ -408,7 +428,7 @@ on_both_backends! {
     async fn pages_are_not_cached_framed_or_given_to_scripts(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let url = authorize_url(&s.client.id, "books:read", None);
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let res = browser.http.get(s.app.url(&url)).send().await.unwrap();
         let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
         assert!(cookie.starts_with("gatehouse_session="));
@@ -429,7 +449,7 @@ on_both_backends! {
     async fn logging_in_renews_the_session_and_logging_out_ends_it(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let url = authorize_url(&s.client.id, "books:read", None);
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let login = browser.open(&url).await.page();
         let before = login.form_with("password").field("csrf_token").unwrap().to_owned();
         let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
@@ -459,14 +479,14 @@ on_both_backends! {
     async fn a_session_cookie_from_another_configuration_is_not_accepted(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         log_in(&browser, &login, "alice", PASSWORD).await.page();
         let foreign = browser.cookies();
 
         // Another gatehouse, with its own database and so its own cookie keys.
         let other = spawn_app(crate::helpers::TestDb::sqlite()).await;
         let client = other.register(&["--redirect-uri", REDIRECT, "--scope", "books:read"]);
-        let url = other.url(&authorize_url(&client.id, "books:read", None));
+        let url = other.url(&authorize_url(&client.id, "books:read", Some(CHALLENGE)));
         let plain = reqwest::Client::new();
         let own = plain.get(&url).send().await.unwrap();
         let own_cookie = own.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
@@ -498,7 +518,11 @@ async fn the_consent_page_describes_each_scope_and_names_those_without_a_descrip
     app.create_user("alice", PASSWORD, &["reader"]);
     let browser = Browser::new(&app);
     let login = browser
-        .open(&authorize_url(&client.id, "books:read shelves", None))
+        .open(&authorize_url(
+            &client.id,
+            "books:read shelves",
+            Some(CHALLENGE),
+        ))
         .await
         .page();
     let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
@@ -517,13 +541,13 @@ on_both_backends! {
     async fn concurrent_exchanges_of_different_codes_all_succeed(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let url = authorize_url(&s.client.id, "books:read", None);
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let mut codes = vec![code_from(&approve(&browser, &url).await).await];
         // Logged in, consent remembered: each visit comes straight back with a new code.
         for _ in 0..23 {
             codes.push(code_from(&browser.open(&url).await.left()).await);
         }
-        let exchanges = codes.iter().map(|code| exchange(&s.app, &s.client, code, None));
+        let exchanges = codes.iter().map(|code| exchange(&s.app, &s.client, code, Some(VERIFIER)));
         let statuses: Vec<u16> = futures_util::future::join_all(exchanges)
             .await
             .iter()
@@ -538,7 +562,7 @@ on_both_backends! {
         let s = setup(db, false).await;
         let second = spawn_app(s.app.db.share()).await;
         let browser = Browser::new(&s.app);
-        let url = authorize_url(&s.client.id, "books:read", None);
+        let url = authorize_url(&s.client.id, "books:read", Some(CHALLENGE));
         let login = browser.open(&url).await.page();
         log_in(&browser, &login, "alice", PASSWORD).await.page();
 
@@ -558,8 +582,79 @@ on_both_backends! {
     async fn the_session_cookie_is_secure_when_the_issuer_is_https(db) {
         let app = crate::helpers::spawn_app_with(db, &[("GATEHOUSE_ISSUER", "https://auth.example")]).await;
         let client = app.register(&["--redirect-uri", REDIRECT, "--scope", "books:read"]);
-        let res = app.get(&authorize_url(&client.id, "books:read", None)).await;
+        let res = app.get(&authorize_url(&client.id, "books:read", Some(CHALLENGE))).await;
         let cookie = res.headers()["set-cookie"].to_str().unwrap();
         assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    }
+}
+
+/// The error redirect's parameters, checked as RFC 6749 §4.1.2.1 spells them: `error`, a
+/// non-empty `error_description`, the request's `state`, and no oxide-auth `description`.
+fn assert_error_redirect(back: &Url, error: &str) -> String {
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    assert_eq!(query_param(back, "error").as_deref(), Some(error), "{back}");
+    assert_eq!(
+        query_param(back, "state").as_deref(),
+        Some("st4te"),
+        "{back}"
+    );
+    assert_eq!(query_param(back, "description"), None, "{back}");
+    assert_eq!(query_param(back, "code"), None, "{back}");
+    let description = query_param(back, "error_description").unwrap_or_default();
+    assert!(!description.is_empty(), "no error_description: {back}");
+    description
+}
+
+on_both_backends! {
+    async fn finding_9_error_redirects_carry_error_description_and_state_not_description(db) {
+        let s = setup(db, false).await;
+        let browser = Browser::new(&s.app);
+
+        let scope = browser.open(&authorize_url(&s.client.id, "admin", Some(CHALLENGE))).await.left();
+        let response_type = browser
+            .open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE)).replace("response_type=code", "response_type=token"))
+            .await
+            .left();
+        let no_pkce = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.left();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
+        let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
+        let denied = browser.submit(&consent.form_with("decision"), Some("deny")).await.left();
+
+        assert!(assert_error_redirect(&scope, "invalid_scope").contains("admin"));
+        assert!(assert_error_redirect(&response_type, "unsupported_response_type").contains("response_type=code"));
+        assert!(assert_error_redirect(&no_pkce, "invalid_request").contains("code_challenge"));
+        assert!(assert_error_redirect(&denied, "access_denied").contains("denied"));
+    }
+
+    async fn finding_13_a_confidential_client_without_a_code_challenge_is_sent_back_with_invalid_request(db) {
+        let s = setup(db, false).await;
+
+        let back = Browser::new(&s.app).open(&authorize_url(&s.client.id, "books:read", None)).await.left();
+
+        let description = assert_error_redirect(&back, "invalid_request");
+        assert!(description.contains("code_challenge"), "{description}");
+    }
+
+    async fn finding_13_with_pkce_relaxed_a_confidential_client_completes_the_flow_without_pkce(db) {
+        let s = setup_with(db, false, &[(RELAX_PKCE, "false")]).await;
+        let browser = Browser::new(&s.app);
+
+        let back = approve(&browser, &authorize_url(&s.client.id, "books:read", None)).await;
+        let res = exchange(&s.app, &s.client, &code_from(&back).await, None).await;
+
+        assert_eq!(res.status(), 200);
+        // Relaxed is not off: a client that sent a challenge must still present the verifier.
+        let back = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.left();
+        let res = exchange(&s.app, &s.client, &code_from(&back).await, None).await;
+        oauth_error(res, 400, "invalid_grant").await;
+    }
+
+    async fn finding_13_a_public_client_without_a_code_challenge_is_refused_even_with_pkce_relaxed(db) {
+        let s = setup_with(db, true, &[(RELAX_PKCE, "false")]).await;
+
+        let back = Browser::new(&s.app).open(&authorize_url(&s.client.id, "books:read", None)).await.left();
+
+        let description = assert_error_redirect(&back, "invalid_request");
+        assert!(description.contains("code_challenge"), "{description}");
     }
 }

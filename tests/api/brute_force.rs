@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::authorization_code::{authorize_url, log_in, PASSWORD};
+use crate::authorization_code::{authorize_url, log_in, CHALLENGE, PASSWORD};
 use crate::browser::{Browser, Page};
 use crate::helpers::{oauth_error, on_both_backends, spawn_app_with, Registered, TestApp, TestDb};
 
@@ -29,7 +29,7 @@ async fn site(db: TestDb, limits: &[(&str, &str)]) -> Site {
     ]);
     app.create_role("reader", &["books:read"]);
     app.create_user("alice", PASSWORD, &["reader"]);
-    let url = authorize_url(&client.id, "books:read", None);
+    let url = authorize_url(&client.id, "books:read", Some(CHALLENGE));
     Site { app, url }
 }
 

@@ -323,7 +323,17 @@ async fn chromium_signs_in_with_a_second_factor() {
     app.create_user("bob", PASSWORD, &["reader"]);
     let enrolled = app.cli_json(&["user", "totp", "enable", "bob"]);
     let key = enrolled["secret"].as_str().unwrap().to_owned();
-    let authorize = authorize_url(&app.address, &client_id, &redirect, &[("state", "2fa")]);
+    let (_, challenge) = pkce_pair();
+    let authorize = authorize_url(
+        &app.address,
+        &client_id,
+        &redirect,
+        &[
+            ("state", "2fa"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
 
     let browser = chromium(&driver).await;
     browser.goto(&authorize).await.unwrap();

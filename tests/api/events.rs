@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::authorization_code::{
-    approve, authorize_url, code_from, exchange, log_in, setup, PASSWORD,
+    approve, authorize_url, code_from, exchange, log_in, setup, CHALLENGE, PASSWORD, VERIFIER,
 };
 use crate::browser::Browser;
 use crate::helpers::{on_both_backends, spawn_app_with, TestApp};
@@ -25,7 +25,7 @@ on_both_backends! {
     async fn logins_are_recorded_with_client_and_address_but_never_the_password(db) {
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         log_in(&browser, &login, "alice", "wrong password 1").await.page();
         log_in(&browser, &login, "mallory", "wrong password 2").await.page();
         log_in(&browser, &login, "alice", PASSWORD).await.page();
@@ -53,17 +53,17 @@ on_both_backends! {
 
     async fn refresh_reuse_revocation_and_code_replay_are_recorded(db) {
         let s = setup(db, false).await;
-        let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", None)).await;
+        let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await;
         let code = code_from(&back).await;
-        let tokens: Value = exchange(&s.app, &s.client, &code, None).await.json().await.unwrap();
-        exchange(&s.app, &s.client, &code, None).await; // replay
+        let tokens: Value = exchange(&s.app, &s.client, &code, Some(VERIFIER)).await.json().await.unwrap();
+        exchange(&s.app, &s.client, &code, Some(VERIFIER)).await; // replay
         let first = tokens["refresh_token"].as_str().unwrap();
 
         // Consent is remembered now: the login goes straight back with a code.
         let browser = Browser::new(&s.app);
-        let login = browser.open(&authorize_url(&s.client.id, "books:read", None)).await.page();
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         let back = log_in(&browser, &login, "alice", PASSWORD).await.left();
-        let fresh: Value = exchange(&s.app, &s.client, &code_from(&back).await, None).await.json().await.unwrap();
+        let fresh: Value = exchange(&s.app, &s.client, &code_from(&back).await, Some(VERIFIER)).await.json().await.unwrap();
         let old = fresh["refresh_token"].as_str().unwrap();
         s.app.refresh(&s.client, old, None).await;
         s.app.refresh(&s.client, old, None).await; // reuse

@@ -376,6 +376,15 @@ impl TestApp {
         self.register(&args)
     }
 
+    /// An API that may introspect every client's tokens (`client create --introspect`).
+    pub fn introspecting_service(&self, scopes: &[&str]) -> Registered {
+        let mut args = vec!["--grant-type", "client_credentials", "--introspect"];
+        for s in scopes {
+            args.extend_from_slice(&["--scope", s]);
+        }
+        self.register(&args)
+    }
+
     /// POSTs a form body to the token endpoint, optionally with Basic credentials.
     pub async fn token(
         &self,

@@ -41,7 +41,7 @@ on_both_backends! {
     async fn a_refresh_token_is_active_until_rotated(db) {
         let app = spawn_app(db).await;
         let (client, login) = user_session(&app).await;
-        let api = app.service_client(&["x"]);
+        let api = app.introspecting_service(&["x"]);
 
         let before = app.introspect(&api, field(&login, "refresh_token")).await;
         app.refresh(&client, field(&login, "refresh_token"), None).await;
@@ -112,7 +112,7 @@ on_both_backends! {
     async fn revoking_a_refresh_token_ends_its_family_and_its_access_tokens(db) {
         let app = spawn_app(db).await;
         let (client, login) = user_session(&app).await;
-        let api = app.service_client(&["x"]);
+        let api = app.introspecting_service(&["x"]);
         let access = field(&login, "access_token");
         assert_eq!(app.introspect(&api, access).await["active"], true);
 
@@ -125,7 +125,7 @@ on_both_backends! {
     async fn reuse_makes_the_family_access_tokens_inactive(db) {
         let app = spawn_app(db).await;
         let (client, login) = user_session(&app).await;
-        let api = app.service_client(&["x"]);
+        let api = app.introspecting_service(&["x"]);
         let next: Value = app.refresh(&client, field(&login, "refresh_token"), None).await.json().await.unwrap();
 
         app.refresh(&client, field(&login, "refresh_token"), None).await; // reuse
@@ -167,5 +167,63 @@ on_both_backends! {
         oauth_error(refused_access, 400, "unauthorized_client").await;
         assert_eq!(app.introspect(&api, &api_token).await["active"], true);
         assert_eq!(app.refresh(&owner, field(&login, "refresh_token"), None).await.status(), 200);
+    }
+}
+
+on_both_backends! {
+    async fn finding_10_another_clients_tokens_are_inactive_to_a_client_not_registered_to_introspect(db) {
+        let app = spawn_app(db).await;
+        let (owner, login) = user_session(&app).await;
+        let stranger = app.service_client(&["x"]);
+        let api = app.introspecting_service(&["x"]);
+        let (access, refresh) = (field(&login, "access_token"), field(&login, "refresh_token"));
+
+        for token in [access, refresh] {
+            assert_eq!(app.introspect(&stranger, token).await, serde_json::json!({ "active": false }));
+
+            let own = app.introspect(&owner, token).await;
+            assert_eq!(own["active"], true, "{own}");
+            assert_eq!(own["client_id"], owner.id.as_str());
+
+            let described = app.introspect(&api, token).await;
+            assert_eq!(described["active"], true, "{described}");
+            assert_eq!(described["client_id"], owner.id.as_str());
+            assert_eq!(described["scope"], "a");
+            assert!(described["sub"].is_string() && described["exp"].is_i64(), "{described}");
+        }
+    }
+
+    async fn finding_10_client_show_and_list_say_whether_a_client_may_introspect(db) {
+        let app = spawn_app(db).await;
+        let api = app.introspecting_service(&["x"]);
+        let plain = app.service_client(&["x"]);
+
+        assert_eq!(app.cli_json(&["client", "show", &api.id])["introspect"], true);
+        assert_eq!(app.cli_json(&["client", "show", &plain.id])["introspect"], false);
+        let listed = app.cli_json(&["client", "list"]);
+        let flag = |id: &str| listed.as_array().unwrap().iter().find(|c| c["client_id"] == id).unwrap()["introspect"].clone();
+        assert_eq!((flag(&api.id), flag(&plain.id)), (Value::Bool(true), Value::Bool(false)));
+    }
+
+    async fn finding_8_a_deleted_clients_tokens_are_inactive_and_its_refresh_tokens_fail(db) {
+        let app = spawn_app(db).await;
+        let (owner, login) = user_session(&app).await;
+        let service = app.service_client(&["x"]);
+        let service_token = field(&app.client_credentials(&service).await, "access_token").to_owned();
+        let api = app.introspecting_service(&["x"]);
+        let tokens = [field(&login, "access_token"), field(&login, "refresh_token"), &service_token];
+        for token in tokens {
+            assert_eq!(app.introspect(&api, token).await["active"], true);
+        }
+
+        for client in [&owner, &service] {
+            app.cli_json(&["client", "delete", &client.id]);
+        }
+
+        for token in tokens {
+            assert_eq!(app.introspect(&api, token).await, serde_json::json!({ "active": false }));
+        }
+        let res = app.refresh(&owner, field(&login, "refresh_token"), None).await;
+        oauth_error(res, 401, "invalid_client").await;
     }
 }

@@ -112,7 +112,8 @@ async fn request_lines_are_logged_and_no_secret_or_token_ever_is() {
         .build()
         .unwrap();
     let query = format!(
-        "response_type=code&client_id={app_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=s"
+        "response_type=code&client_id={app_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=s&code_challenge={}&code_challenge_method=S256",
+        crate::authorization_code::CHALLENGE
     );
     let page = browser
         .get(format!("http://{address}/authorize?{query}"))

@@ -36,6 +36,7 @@ fn client(db: &Database, grant: &str, scopes: &[&str]) -> (String, String) {
         grant_types: vec![grant.into()],
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         public: false,
+        introspect: false,
     };
     let created = db
         .run_blocking(|c| Ok(admin::create_client(c, spec, 0)))

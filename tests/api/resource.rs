@@ -165,7 +165,7 @@ on_both_backends! {
     async fn a_revoked_token_is_refused_when_introspection_is_on(db) {
         let app = spawn_app(db).await;
         let (client, _, _) = people(&app).await;
-        let api = app.service_client(&["introspection"]);
+        let api = app.introspecting_service(&["introspection"]);
         let checked = Bookshop::start(&app, |v| {
             v.introspection = Some(IntrospectionClient {
                 client_id: api.id.clone(),

@@ -5,7 +5,7 @@ use aws_lc_rs::hmac;
 use data_encoding::BASE32_NOPAD;
 use serde_json::Value;
 
-use crate::authorization_code::{authorize_url, log_in, setup, Setup, PASSWORD};
+use crate::authorization_code::{authorize_url, log_in, setup, Setup, CHALLENGE, PASSWORD};
 use crate::browser::{Browser, Landing, Page};
 use crate::helpers::{oauth_error, on_both_backends, spawn_app_with};
 
@@ -29,7 +29,7 @@ fn enable(s: &Setup, username: &str) -> Value {
 /// Password first; answers the page that follows (the code page for a TOTP user).
 async fn password_step(s: &Setup, browser: &Browser) -> Page {
     let login = browser
-        .open(&authorize_url(&s.client.id, "books:read", None))
+        .open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE)))
         .await
         .page();
     log_in(browser, &login, "alice", PASSWORD).await.page()
