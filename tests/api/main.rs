@@ -24,4 +24,5 @@ mod password_grant;
 mod primitives;
 mod refresh_tokens;
 mod resource;
+mod signature_malleability;
 mod two_factor;
