@@ -23,6 +23,7 @@ diesel::table! {
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
         publish_until -> Nullable<BigInt>,
+        wrapped_by -> Nullable<Text>,
     }
 }
 
@@ -122,6 +123,7 @@ diesel::table! {
         id -> Text,
         secret -> Binary,
         created_at -> BigInt,
+        wrapped_by -> Nullable<Text>,
     }
 }
 
