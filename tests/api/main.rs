@@ -18,6 +18,7 @@ mod discovery;
 mod events;
 mod housekeeping;
 mod introspection;
+mod key_encryption;
 mod keys;
 mod logging;
 mod password_grant;
