@@ -72,7 +72,7 @@ impl std::fmt::Display for KekSource {
 pub enum KekError {
     #[error("{setting}: {why}; expected base64url or base64 of 32 random bytes (for example `openssl rand -base64 32`)")]
     Malformed { setting: String, why: String },
-    #[error("keys.encryption_key_file {path}: {source}")]
+    #[error("cannot read the key-encryption key file {path}: {source} (set by keys.encryption_key_file, GATEHOUSE_KEYS_ENCRYPTION_KEY_FILE)")]
     Unreadable {
         path: PathBuf,
         source: std::io::Error,
