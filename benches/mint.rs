@@ -19,7 +19,13 @@ fn mint(c: &mut Criterion) {
         connect_timeout: Duration::from_secs(1),
     };
     let mut conn = Database::connect_once("sqlite::memory:", &options).expect("in-memory database");
-    let keyring = Keyring::load(&mut conn, 900, 1_800_000_000).expect("signing key");
+    let keyring = Keyring::load(
+        &mut conn,
+        std::sync::Arc::new(gatehouse::tokens::kek::KeyEncryptionKey::ephemeral()),
+        900,
+        1_800_000_000,
+    )
+    .expect("signing key");
     let minter = Minter {
         issuer: "https://auth.example.com".into(),
         audience: "https://auth.example.com".into(),

@@ -1,6 +1,8 @@
 //! The admin operations behind the CLI: validate input once, then write, so a bad argument
 //! never leaves a half-written record.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::accounts::password;
@@ -11,6 +13,8 @@ use crate::storage::clients::{self, Client};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
+use crate::tokens::at_rest;
+use crate::tokens::kek::{self, KekError, KeyEncryptionKey};
 use crate::tokens::keys;
 use crate::tokens::sealing::SealingKeys;
 use crate::tokens::secret::{random_id, PlainSecret};
@@ -293,10 +297,11 @@ pub fn list_keys(conn: &mut DbConnection, now: i64) -> Result<Vec<KeyView>, Admi
 
 pub fn rotate_keys(
     conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
     access_token_ttl_secs: i64,
     now: i64,
 ) -> Result<KeyView, AdminError> {
-    let key = keys::rotate(conn, access_token_ttl_secs, now)?;
+    let key = keys::rotate(conn, kek, access_token_ttl_secs, now)?;
     let kid = key.kid.clone();
     let event = Event {
         actor: Some(security_events::ADMIN),
@@ -307,16 +312,69 @@ pub fn rotate_keys(
     Ok(KeyView::of(key, now, Some(&kid)))
 }
 
+/// `keys rewrap --new-key-file PATH`: every stored key re-wrapped from the key-encryption
+/// key in use (`current`) to the one in `path`, made with a fresh random key (0600) if the
+/// file does not exist. A file that holds no valid key, or the key already in use, is
+/// refused and nothing changes.
+pub fn rewrap_keys(
+    conn: &mut DbConnection,
+    current: &KeyEncryptionKey,
+    path: &std::path::Path,
+    now: i64,
+) -> Result<KeysRewrapped, KekError> {
+    let (new, created) = kek::load_or_create(path)?;
+    if new.fingerprint() == current.fingerprint() {
+        return Err(KekError::SameKey {
+            path: path.to_owned(),
+        });
+    }
+    let done = at_rest::rewrap(conn, current, &new)?;
+    let detail = format!(
+        "{} signing and {} sealing keys re-wrapped from key-encryption key {} to {}",
+        done.signing_keys,
+        done.sealing_keys,
+        current.fingerprint(),
+        new.fingerprint()
+    );
+    let event = Event {
+        actor: Some(security_events::ADMIN),
+        detail: Some(&detail),
+        ..Event::default()
+    };
+    security_events::record_or_log(conn, EventKind::KeysRewrapped, &event, now);
+    Ok(KeysRewrapped {
+        signing_keys: done.signing_keys,
+        sealing_keys: done.sealing_keys,
+        previous_fingerprint: current.fingerprint().to_owned(),
+        fingerprint: done.fingerprint,
+        new_key_file: path.display().to_string(),
+        created_key_file: created,
+    })
+}
+
+/// What `keys rewrap` reports.
+#[derive(Debug, Serialize)]
+pub struct KeysRewrapped {
+    pub signing_keys: usize,
+    pub sealing_keys: usize,
+    pub previous_fingerprint: String,
+    pub fingerprint: String,
+    pub new_key_file: String,
+    /// Whether the file was made now, with a fresh random key.
+    pub created_key_file: bool,
+}
+
 /// `user totp enable`: a new authenticator secret for the user, on at once, replacing any
 /// earlier one; prints the secret, its `otpauth://` URI and ten recovery codes, once.
 pub fn enable_totp(
     conn: &mut DbConnection,
+    kek: Arc<KeyEncryptionKey>,
     username: &str,
     now: i64,
 ) -> Result<Enrollment, AdminError> {
     let user = accounts::find_user_by_name(conn, username)?
         .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
-    let keys = SealingKeys::load(conn, now)?;
+    let keys = SealingKeys::load(conn, kek, now)?;
     let enrollment = two_factor::enroll(conn, &keys, &user, now)?;
     let event = Event {
         actor: Some(security_events::ADMIN),

@@ -11,8 +11,12 @@ use serde::Serialize;
 use crate::admin::{self, AdminError, ClientSpec};
 use crate::settings::{LogSettings, Settings, SettingsError};
 use crate::startup::{pool_options, Application, StartupError};
-use crate::storage::{security_events, unix_now, Database, DbConnection, StorageError};
+use crate::storage::{
+    security_events, unix_now, Database, DatabaseUrl, DbConnection, StorageError,
+};
 use crate::telemetry;
+use crate::tokens::at_rest;
+use crate::tokens::kek::{KekError, KeyEncryptionKey};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -134,6 +138,14 @@ pub enum KeysCommand {
     List,
     /// Make a new current key; the old one stays published until its tokens expire.
     Rotate,
+    /// Re-wrap every stored key under a new key-encryption key, in one transaction; then
+    /// point every instance's configuration at the new key and restart them all.
+    Rewrap {
+        /// The new key's file: used if it holds a key, made (0600, a fresh random key) if
+        /// it does not exist.
+        #[arg(long, value_name = "PATH")]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +158,8 @@ pub enum CliError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Keys(#[from] KekError),
     #[error("--since {0}: expected unix seconds, an RFC 3339 time or an age like 30m, 12h, 7d")]
     BadSince(String),
 }
@@ -280,7 +294,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             });
         }
         Command::User(UserCommand::Totp(TotpCommand::Enable { username })) => {
-            let enrolled = admin::enable_totp(conn, &username, now)?;
+            let kek = key_encryption_key(conn, &settings)?;
+            let enrolled = admin::enable_totp(conn, kek, &username, now)?;
             out.print(&enrolled, || {
                 format!(
                     "secret: {}\notpauth_uri: {}\nrecovery codes (each works once; shown only now):\n  {}",
@@ -299,11 +314,46 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
-            let key = admin::rotate_keys(conn, ttl, now)?;
+            let kek = key_encryption_key(conn, &settings)?;
+            let key = admin::rotate_keys(conn, &kek, ttl, now)?;
             out.print(&key, || format!("new current key: {}", key.kid));
+        }
+        Command::Keys(KeysCommand::Rewrap { new_key_file }) => {
+            let kek = key_encryption_key(conn, &settings)?;
+            let done = admin::rewrap_keys(conn, &kek, &new_key_file, now)?;
+            let next = format!(
+                "now set keys.encryption_key_file = \"{0}\" (or GATEHOUSE_KEYS_ENCRYPTION_KEY_FILE={0}, with keys.encryption_key empty) for every instance and every admin command, and restart every instance: the old key no longer opens this database",
+                done.new_key_file
+            );
+            out.print(
+                &serde_json::json!({ "rewrapped": &done, "restart_required": true, "next": next }),
+                || {
+                    format!(
+                        "re-wrapped {} signing and {} sealing keys under the key-encryption key in {} (fingerprint {}{})\n{next}",
+                        done.signing_keys,
+                        done.sealing_keys,
+                        done.new_key_file,
+                        done.fingerprint,
+                        if done.created_key_file { ", made now" } else { "" },
+                    )
+                },
+            );
         }
     }
     Ok(())
+}
+
+/// The key-encryption key, found exactly as `serve` finds it and checked against the
+/// database (keys still in the clear are wrapped now), for the commands that read or write
+/// stored keys.
+fn key_encryption_key(
+    conn: &mut DbConnection,
+    settings: &Settings,
+) -> Result<std::sync::Arc<KeyEncryptionKey>, CliError> {
+    let url = DatabaseUrl::parse(&settings.database.url)?;
+    let opened = at_rest::open(conn, &settings.keys, &url)?;
+    opened.log();
+    Ok(opened.kek)
 }
 
 fn client_command(

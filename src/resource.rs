@@ -31,8 +31,9 @@
 //! parameter only when enabled); `typ: at+jwt`; an allowed `alg` (ES256 by default: never
 //! `none`, never an HMAC); a known `kid` (the JWKS is fetched from the issuer's metadata,
 //! cached, and fetched again for an unknown `kid` at most once per `jwks_refresh_interval`);
-//! the signature; `iss`; `aud`; `exp` and `nbf` with a small leeway; and, when configured,
-//! gatehouse's introspection endpoint, so a revoked token is refused before it expires.
+//! the signature (an ES256 one only in its low-`s` form, the one gatehouse signs); `iss`;
+//! `aud`; `exp` and `nbf` with a small leeway; and, when configured, gatehouse's
+//! introspection endpoint, so a revoked token is refused before it expires.
 //! A missing token is 401 with a bare `WWW-Authenticate: Bearer`; a bad one 401 with
 //! `error="invalid_token"`; a good one without the route's scope 403 with
 //! `error="insufficient_scope"` and the scope (RFC 6750 §3).
@@ -260,6 +261,11 @@ impl TokenVerifier {
         }
         if !self.config.algorithms.contains(&header.alg) {
             return Err(invalid("signing algorithm not allowed"));
+        }
+        // gatehouse signs ES256 only in the low-`s` form; the other spelling of the same
+        // signature is refused so each token has exactly one (crate::tokens::ecdsa).
+        if header.alg == Algorithm::ES256 && !crate::tokens::ecdsa::jws_has_low_s(token) {
+            return Err(invalid("signature not in canonical (low-s) form"));
         }
         let kid = header.kid.ok_or_else(|| invalid("no key id"))?;
         let key = match self.key(&kid).await {

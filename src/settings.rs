@@ -26,6 +26,7 @@ pub struct Settings {
     pub housekeeping: HousekeepingSettings,
     pub scopes: ScopeSettings,
     pub log: LogSettings,
+    pub keys: KeySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +55,23 @@ impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the key-encryption key comes from (`tokens::kek`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub encryption_key: String,
+    pub encryption_key_file: String,
+}
+
+impl std::fmt::Debug for KeySettings {
+    // The key itself must never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("encryption_key_file", &self.encryption_key_file)
             .finish_non_exhaustive()
     }
 }

@@ -1,4 +1,5 @@
-//! Building the server from settings: open the database, load the signing key, bind, serve.
+//! Building the server from settings: open the database, check the key-encryption key,
+//! load the signing and sealing keys, bind, serve.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -23,9 +24,11 @@ use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{
     authorization_codes, known_addresses, login_sessions, refresh_tokens, security_events,
-    throttles, unix_now, Database, DbConnection, PoolOptions, StorageError,
+    throttles, unix_now, Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
 };
 use crate::telemetry;
+use crate::tokens::at_rest;
+use crate::tokens::kek::KekError;
 use crate::tokens::keys::Keyring;
 use crate::tokens::sealing::SealingKeys;
 use crate::web::session::BrowserSessions;
@@ -66,6 +69,8 @@ impl AppState {
 pub enum StartupError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Keys(#[from] KekError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -101,10 +106,16 @@ impl Application {
         let ttl = settings.tokens.access_token_ttl_secs;
         let (db, keyring, sealing_keys) = {
             let settings = settings.clone();
-            web::block(move || -> Result<_, StorageError> {
+            web::block(move || -> Result<_, StartupError> {
                 let db = Database::open(&settings.database.url, &pool_options(&settings))?;
-                let keyring = db.run_blocking(|conn| Keyring::load(conn, ttl, unix_now()))?;
-                let sealing_keys = db.run_blocking(|conn| SealingKeys::load(conn, unix_now()))?;
+                let url = DatabaseUrl::parse(&settings.database.url)?;
+                let opened = at_rest::open(&mut *db.connection()?, &settings.keys, &url)?;
+                opened.log();
+                let kek = opened.kek;
+                let keyring =
+                    db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, unix_now()))?;
+                let sealing_keys =
+                    db.run_blocking(|conn| SealingKeys::load(conn, kek, unix_now()))?;
                 Ok((db, keyring, sealing_keys))
             })
             .await

@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 
-use super::StorageError;
+use super::{files, StorageError};
 
 /// A connection to whichever database the configuration names.
 #[derive(diesel::MultiConnection)]
@@ -141,14 +141,7 @@ pub struct PoolOptions {
 /// a clear error at start rather than a failure on the first request.
 pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, StorageError> {
     if let DatabaseUrl::SqliteFile(path) = url {
-        if let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StorageError::Unreachable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        prepare_sqlite_file(path)?;
     }
     let manager = ConnectionManager {
         url: url.clone(),
@@ -181,16 +174,23 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, St
     Ok(builder.build_unchecked(manager))
 }
 
-/// Creates the folder of a SQLite file, so `sqlite://data/gatehouse.db` works on a fresh
-/// checkout.
-pub fn create_parent_dir(path: &str) -> Result<(), StorageError> {
-    match Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| {
-            StorageError::Unreachable(format!("cannot create {}: {e}", dir.display()))
-        }),
-        None => Ok(()),
+/// Makes a SQLite database private before SQLite first opens it: its folder (0700 when
+/// gatehouse creates it, so `sqlite://data/gatehouse.db` works on a fresh checkout) and
+/// the file itself, created 0600 (SQLite gives its `-wal` and `-shm` files the database's
+/// mode). An existing file, and its `-wal` and `-shm`, readable by others is tightened to
+/// 0600: the database holds password hashes and wrapped keys.
+pub fn prepare_sqlite_file(path: &str) -> Result<(), StorageError> {
+    let file = Path::new(path);
+    let failed = |what: &Path, e: std::io::Error| {
+        StorageError::Unreachable(format!("{}: {e}", what.display()))
+    };
+    files::create_private_parent(file).map_err(|e| failed(file, e))?;
+    files::create_private_empty(file).map_err(|e| failed(file, e))?;
+    for companion in ["", "-wal", "-shm"] {
+        let path = Path::new(&format!("{path}{companion}")).to_path_buf();
+        if files::restrict_to_owner(&path).map_err(|e| failed(&path, e))? {
+            tracing::warn!(file = %path.display(), "the database file was readable by others: now 0600");
+        }
     }
+    Ok(())
 }

@@ -9,6 +9,7 @@ pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
 pub mod consents;
+pub mod files;
 pub mod known_addresses;
 pub mod login_sessions;
 pub mod migrations;
@@ -68,7 +69,7 @@ impl Database {
         use diesel::r2d2::ManageConnection;
         let url = DatabaseUrl::parse(url)?;
         if let DatabaseUrl::SqliteFile(path) = &url {
-            connection::create_parent_dir(path)?;
+            connection::prepare_sqlite_file(path)?;
         }
         let mut conn = connection::ConnectionManager::new(url, options.busy_timeout_ms)
             .connect()

@@ -24,6 +24,7 @@ diesel::table! {
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
         publish_until -> Nullable<BigInt>,
+        wrapped_by -> Nullable<Text>,
     }
 }
 
@@ -123,6 +124,7 @@ diesel::table! {
         id -> Text,
         secret -> Binary,
         created_at -> BigInt,
+        wrapped_by -> Nullable<Text>,
     }
 }
 

@@ -23,6 +23,8 @@ pub enum EventKind {
     TotpFailed,
     TotpEnabled,
     TotpDisabled,
+    /// Every stored key re-wrapped under a new key-encryption key.
+    KeysRewrapped,
 }
 
 impl EventKind {
@@ -41,6 +43,7 @@ impl EventKind {
             EventKind::TotpFailed => "totp_failed",
             EventKind::TotpEnabled => "totp_enabled",
             EventKind::TotpDisabled => "totp_disabled",
+            EventKind::KeysRewrapped => "keys_rewrapped",
         }
     }
 

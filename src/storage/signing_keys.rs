@@ -1,4 +1,5 @@
 //! Stored signing keys: every instance on the database signs with the same current key.
+//! Private keys are stored wrapped under the key-encryption key (`tokens::kek`).
 
 use diesel::prelude::*;
 
@@ -10,11 +11,14 @@ use super::{DbConnection, StorageError};
 pub struct StoredKey {
     pub kid: String,
     pub algorithm: String,
+    /// The PKCS#8 DER private key wrapped by the key-encryption key `wrapped_by`; the bare
+    /// PKCS#8 when `wrapped_by` is `None` (a row written before keys were wrapped).
     pub private_key: Vec<u8>,
     pub public_key: Vec<u8>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
     pub publish_until: Option<i64>,
+    pub wrapped_by: Option<String>,
 }
 
 /// The key new tokens are signed with: the newest one not retired.
@@ -68,4 +72,30 @@ pub fn rotate_to(
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// Replaces the stored private key of `kid`, if it is still wrapped by `was` (`None`: in
+/// the clear), so two instances upgrading at once do not wrap a key twice. Answers whether
+/// the row changed.
+pub fn rewrap(
+    conn: &mut DbConnection,
+    kid: &str,
+    was: Option<&str>,
+    wrapped: &[u8],
+    wrapped_by: &str,
+) -> Result<bool, StorageError> {
+    let target = signing_keys::table.filter(signing_keys::kid.eq(kid));
+    let set = (
+        signing_keys::private_key.eq(wrapped),
+        signing_keys::wrapped_by.eq(wrapped_by),
+    );
+    let changed = match was {
+        Some(was) => diesel::update(target.filter(signing_keys::wrapped_by.eq(was)))
+            .set(set)
+            .execute(conn)?,
+        None => diesel::update(target.filter(signing_keys::wrapped_by.is_null()))
+            .set(set)
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
 }

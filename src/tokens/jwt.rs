@@ -8,6 +8,7 @@ use jsonwebtoken::crypto::JwtSigner;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
+use super::ecdsa;
 use super::keys::SigningKey;
 
 /// The claims of an access token (RFC 9068 §2.2).
@@ -63,14 +64,20 @@ pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, Sign
             .try_sign(token.as_bytes())
             .map_err(|e| SigningError(e.to_string()))
     })?;
+    let mut signature: [u8; ecdsa::SIGNATURE_LEN] = signature
+        .try_into()
+        .map_err(|s: Vec<u8>| SigningError(format!("an ES256 signature of {} bytes", s.len())))?;
+    // One spelling per token: see `ecdsa`.
+    ecdsa::normalize(&mut signature);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
 }
 
 /// Checks a token the way a resource server would, with gatehouse's own published keys:
-/// `typ`, ES256, signature, `iss`, `aud`, and expiry against `now` (the injectable clock,
-/// not the system's). `None` for anything that is not a live token of ours.
+/// `typ`, ES256, signature in its low-`s` form (the only one gatehouse signs), `iss`, `aud`,
+/// and expiry against `now` (the injectable clock, not the system's). `None` for anything
+/// that is not a live token of ours.
 pub fn verify(
     token: &str,
     keyring: &super::keys::Keyring,
@@ -83,6 +90,9 @@ pub fn verify(
     let fingerprint: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
     if let Some(claims) = keyring.remembered(&fingerprint) {
         return Ok((claims.exp > now).then_some(claims));
+    }
+    if !ecdsa::jws_has_low_s(token) {
+        return Ok(None);
     }
     let Ok(header) = jsonwebtoken::decode_header(token) else {
         return Ok(None);

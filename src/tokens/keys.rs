@@ -1,5 +1,6 @@
 //! ES256 (P-256) signing keys: created on first start, kept in the database so every
-//! instance signs with the same key, rotated with `gatehouse keys rotate`.
+//! instance signs with the same key, rotated with `gatehouse keys rotate`. The private key
+//! is stored wrapped with the key-encryption key (`kek`), never in the clear.
 //!
 //! A rotated-out key stays in the JWKS until every token it signed has expired.
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::jwt::AccessTokenClaims;
+use super::kek::{KeyEncryptionKey, KeyKind};
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
 
@@ -64,8 +66,10 @@ impl PublicJwk {
     }
 }
 
-/// Creates a fresh key pair. Its `kid` is the RFC 7638 JWK thumbprint of the public key.
-pub fn generate(now: i64) -> StoredKey {
+/// Creates a fresh key pair, its private key wrapped with `kek`. Its `kid` is the RFC 7638
+/// JWK thumbprint of the public key (so the wrapping, bound to the `kid`, is bound to the
+/// public key too).
+pub fn generate(kek: &KeyEncryptionKey, now: i64) -> StoredKey {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .expect("P-256 key generation succeeds");
@@ -75,10 +79,12 @@ pub fn generate(now: i64) -> StoredKey {
     let (x, y) = coordinates(&public_key).expect("P-256 public keys are uncompressed points");
     // RFC 7638 §3.2: required members only, in lexicographic order, no white space.
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
     StoredKey {
-        kid: URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
+        private_key: kek.wrap(KeyKind::Signing, &kid, pkcs8.as_ref()),
+        wrapped_by: Some(kek.fingerprint().to_owned()),
+        kid,
         algorithm: ALGORITHM.to_owned(),
-        private_key: pkcs8.as_ref().to_vec(),
         public_key,
         created_at: now,
         retired_at: None,
@@ -89,10 +95,11 @@ pub fn generate(now: i64) -> StoredKey {
 /// Makes a new current key; the old ones stay published until their tokens have expired.
 pub fn rotate(
     conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
     access_token_ttl_secs: i64,
     now: i64,
 ) -> Result<StoredKey, StorageError> {
-    let key = generate(now);
+    let key = generate(kek, now);
     signing_keys::rotate_to(
         conn,
         &key,
@@ -104,12 +111,13 @@ pub fn rotate(
 /// The current key, creating the first one on a fresh database.
 pub fn ensure_current(
     conn: &mut DbConnection,
+    kek: &KeyEncryptionKey,
     access_token_ttl_secs: i64,
     now: i64,
 ) -> Result<StoredKey, StorageError> {
     match signing_keys::current(conn)? {
         Some(key) => Ok(key),
-        None => rotate(conn, access_token_ttl_secs, now),
+        None => rotate(conn, kek, access_token_ttl_secs, now),
     }
 }
 
@@ -123,20 +131,29 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    fn from_stored(key: StoredKey) -> Result<Self, StorageError> {
+    fn from_stored(key: StoredKey, kek: &KeyEncryptionKey) -> Result<Self, StorageError> {
         if key.algorithm != ALGORITHM {
             return Err(StorageError::Corrupt(format!(
                 "key {} uses {}",
                 key.kid, key.algorithm
             )));
         }
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.private_key)
+        if key.wrapped_by.as_deref() != Some(kek.fingerprint()) {
+            return Err(StorageError::Corrupt(format!(
+                "signing key {} is not wrapped with the configured key-encryption key (restart to check the keys)",
+                key.kid
+            )));
+        }
+        let pkcs8 = kek
+            .unwrap(KeyKind::Signing, &key.kid, &key.private_key)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|_| StorageError::Corrupt(format!("private key of {}", key.kid)))?;
         let header = serde_json::json!({ "alg": ALGORITHM, "typ": "at+jwt", "kid": key.kid });
         Ok(SigningKey {
             encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
             kid: key.kid,
-            pkcs8: key.private_key,
+            pkcs8,
         })
     }
 }
@@ -153,6 +170,8 @@ impl std::fmt::Debug for SigningKey {
 /// another instance or the CLI is picked up without a restart; and the published public
 /// keys, for checking tokens without a query.
 pub struct Keyring {
+    /// Unwraps the private keys read from the database, wraps the ones made here.
+    kek: Arc<KeyEncryptionKey>,
     current: RwLock<Arc<SigningKey>>,
     published: RwLock<HashMap<String, DecodingKey>>,
     /// Tokens whose signature already checked out, by SHA-256 of the token. A signature
@@ -182,11 +201,14 @@ impl Keyring {
     /// Loads the current key, creating one on a fresh database.
     pub fn load(
         conn: &mut DbConnection,
+        kek: Arc<KeyEncryptionKey>,
         access_token_ttl_secs: i64,
         now: i64,
     ) -> Result<Self, StorageError> {
-        let key = SigningKey::from_stored(ensure_current(conn, access_token_ttl_secs, now)?)?;
+        let stored = ensure_current(conn, &kek, access_token_ttl_secs, now)?;
+        let key = SigningKey::from_stored(stored, &kek)?;
         Ok(Keyring {
+            kek,
             current: RwLock::new(Arc::new(key)),
             published: RwLock::new(decoding_keys(conn, now)?),
             verified: Mutex::new(HashMap::new()),
@@ -246,12 +268,12 @@ impl Keyring {
         access_token_ttl_secs: i64,
         now: i64,
     ) -> Result<bool, StorageError> {
-        let stored = ensure_current(conn, access_token_ttl_secs, now)?;
+        let stored = ensure_current(conn, &self.kek, access_token_ttl_secs, now)?;
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = decoding_keys(conn, now)?;
         if stored.kid == self.current().kid {
             return Ok(false);
         }
-        let key = Arc::new(SigningKey::from_stored(stored)?);
+        let key = Arc::new(SigningKey::from_stored(stored, &self.kek)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
         Ok(true)
     }

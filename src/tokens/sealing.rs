@@ -1,4 +1,5 @@
-//! Sealing small secrets: AES-256-GCM under keys kept in the database. Session cookies and
+//! Sealing small secrets: AES-256-GCM under keys kept in the database, each stored wrapped
+//! with the key-encryption key (`kek`), so the database alone opens nothing. Session cookies and
 //! TOTP secrets at rest are sealed this way, each with its purpose bound in as associated
 //! data, so a value sealed for one purpose never opens as another.
 //!
@@ -7,7 +8,7 @@
 //! this database never had (another configuration) does not open and counts as no session.
 //! Keys are never deleted: a TOTP secret sealed years ago must still open.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,11 +18,14 @@ use rand::TryRngCore;
 
 use crate::storage::sealing_keys::{self, StoredSealingKey};
 use crate::storage::{DbConnection, StorageError};
+use crate::tokens::kek::{KeyEncryptionKey, KeyKind};
 use crate::tokens::secret::random_id;
 
 const KEY_LEN: usize = 32;
 
 pub struct SealingKeys {
+    /// Wraps the keys in the database.
+    kek: Arc<KeyEncryptionKey>,
     /// Newest first; the first one seals.
     keys: RwLock<Vec<(String, LessSafeKey)>>,
 }
@@ -39,8 +43,13 @@ pub enum Unsealed {
 impl SealingKeys {
     /// Loads the keys, creating the first one if the database has none. Instances racing to
     /// create it each insert one; all of them then use the newest.
-    pub fn load(conn: &mut DbConnection, now: i64) -> Result<Self, StorageError> {
+    pub fn load(
+        conn: &mut DbConnection,
+        kek: Arc<KeyEncryptionKey>,
+        now: i64,
+    ) -> Result<Self, StorageError> {
         let keys = SealingKeys {
+            kek,
             keys: RwLock::new(Vec::new()),
         };
         keys.reload(conn, now)?;
@@ -54,7 +63,9 @@ impl SealingKeys {
             OsRng
                 .try_fill_bytes(&mut secret)
                 .map_err(|e| StorageError::Corrupt(format!("no OS randomness: {e}")))?;
-            sealing_keys::insert(conn, &random_id(12), &secret, now)?;
+            let id = random_id(12);
+            let wrapped = self.kek.wrap(KeyKind::Sealing, &id, &secret);
+            sealing_keys::insert(conn, &id, &wrapped, self.kek.fingerprint(), now)?;
             stored = sealing_keys::all(conn)?;
         }
         self.replace(stored)
@@ -65,7 +76,17 @@ impl SealingKeys {
         let keys = stored
             .into_iter()
             .map(|k| {
-                let key = UnboundKey::new(&AES_256_GCM, &k.secret)
+                if k.wrapped_by.as_deref() != Some(self.kek.fingerprint()) {
+                    return Err(StorageError::Corrupt(format!(
+                        "sealing key {} is not wrapped with the configured key-encryption key (restart to check the keys)",
+                        k.id
+                    )));
+                }
+                let secret = self
+                    .kek
+                    .unwrap(KeyKind::Sealing, &k.id, &k.secret)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                let key = UnboundKey::new(&AES_256_GCM, &secret)
                     .map_err(|_| StorageError::Corrupt(format!("cookie key {}", k.id)))?;
                 Ok((k.id, LessSafeKey::new(key)))
             })
@@ -133,6 +154,7 @@ mod tests {
     fn keys(secret: u8) -> SealingKeys {
         let key = UnboundKey::new(&AES_256_GCM, &[secret; KEY_LEN]).unwrap();
         SealingKeys {
+            kek: Arc::new(KeyEncryptionKey::ephemeral()),
             keys: RwLock::new(vec![("k".into(), LessSafeKey::new(key))]),
         }
     }

@@ -41,6 +41,9 @@ pub(crate) use on_both_backends;
 /// A database that exists for one test.
 pub struct TestDb {
     pub url: String,
+    /// The key-encryption key the server and the CLI are given (`GATEHOUSE_KEYS_ENCRYPTION_KEY`).
+    /// `None` for SQLite: the default key file beside the database serves both.
+    pub encryption_key: Option<String>,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
 }
@@ -51,6 +54,7 @@ impl TestDb {
         let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         TestDb {
             url,
+            encryption_key: None,
             _dir: Some(dir),
             postgres: None,
         }
@@ -82,6 +86,13 @@ impl TestDb {
         url.set_path(&name);
         Some(TestDb {
             url: url.to_string(),
+            // Not the default file: that would be data/gatehouse.kek in the working directory.
+            encryption_key: Some(
+                gatehouse::tokens::kek::KeyEncryptionKey::generate_text()
+                    .expect("a random key")
+                    .trim()
+                    .to_owned(),
+            ),
             _dir: None,
             postgres: Some((admin_url, name)),
         })
@@ -91,6 +102,7 @@ impl TestDb {
     pub fn share(&self) -> TestDb {
         TestDb {
             url: self.url.clone(),
+            encryption_key: self.encryption_key.clone(),
             _dir: None,
             postgres: None,
         }
@@ -161,6 +173,9 @@ pub async fn spawn_app_configured(
         // The cheapest bcrypt cost keeps password tests fast; the rules do not change.
         ("GATEHOUSE_ACCOUNTS_BCRYPT_COST".to_owned(), "4".to_owned()),
     ];
+    if let Some(key) = &db.encryption_key {
+        env.push(("GATEHOUSE_KEYS_ENCRYPTION_KEY".to_owned(), key.clone()));
+    }
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings =
         Settings::load_from(file.as_ref().map(|f| f.path()), env.clone()).expect("test settings");

@@ -111,7 +111,7 @@ on_both_backends! {
 
     async fn the_issuer_never_issues_the_same_token_twice(db) {
         let store = open(&db.url);
-        let keyring = store.run_blocking(|c| Keyring::load(c, 900, 1_000)).unwrap();
+        let keyring = store.run_blocking(|c| Keyring::load(c, std::sync::Arc::new(gatehouse::tokens::kek::KeyEncryptionKey::ephemeral()), 900, 1_000)).unwrap();
         let minter = Minter { issuer: "https://gh.example".into(), audience: "https://gh.example".into(), access_token_ttl_secs: 900, keyring: Arc::new(keyring) };
         let mut issuer = JwtIssuer::new(&minter, 1_000);
         let grant = || Grant {

@@ -14,14 +14,14 @@ use crate::helpers::{on_both_backends, spawn_app, spawn_app_with, Registered, Te
 
 const ALL: [&str; 4] = ["books:read", "books:write", "books:delete", "orders:create"];
 
-struct Bookshop {
+pub(crate) struct Bookshop {
     url: String,
-    verifier: web::Data<TokenVerifier>,
+    pub(crate) verifier: web::Data<TokenVerifier>,
     http: reqwest::Client,
 }
 
 impl Bookshop {
-    async fn start(app: &TestApp, tune: impl FnOnce(&mut Verification)) -> Bookshop {
+    pub(crate) async fn start(app: &TestApp, tune: impl FnOnce(&mut Verification)) -> Bookshop {
         let mut config = Verification::new(&app.issuer);
         tune(&mut config);
         let verifier = web::Data::new(TokenVerifier::discover(config).await.expect("discovery"));
@@ -50,7 +50,7 @@ impl Bookshop {
         }
     }
 
-    async fn get(&self, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(&self, token: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(format!("{}/books", self.url));
         if let Some(token) = token {
             req = req.bearer_auth(token);
