@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::accounts::password;
 use crate::accounts::two_factor::{self, Enrollment};
+use crate::accounts::username::Username;
 use crate::oauth::{GrantType, ScopeSet};
 use crate::storage::accounts::{self, RoleRow, User};
 use crate::storage::clients::{self, Client};
@@ -340,7 +341,8 @@ pub struct RoleView {
     pub scopes: Vec<String>,
 }
 
-/// Role names, usernames: 1 to 64 characters, no white space or control characters.
+/// Role names: 1 to 64 characters, no white space or control characters. (Usernames have
+/// their own, stricter type: [`Username`].)
 fn validate_name(kind: &str, name: &str) -> Result<(), AdminError> {
     if name.is_empty()
         || name.chars().count() > 64
@@ -401,7 +403,7 @@ pub fn create_user(
     new: NewUser<'_>,
     now: i64,
 ) -> Result<UserView, AdminError> {
-    validate_name("a username", new.username)?;
+    let name = Username::parse(new.username).map_err(|e| AdminError::Invalid(e.to_string()))?;
     if new.password.chars().count() < new.min_password_length {
         return invalid(format!(
             "the password must have at least {} characters",
@@ -421,21 +423,26 @@ pub fn create_user(
             missing.join(", ")
         ));
     }
-    if accounts::find_user_by_name(conn, new.username)?.is_some() {
-        return invalid(format!("username `{}` is taken", new.username));
+    let taken = |existing: &str| {
+        invalid(format!(
+            "username `{name}` is taken: it is the same as the existing user `{existing}` \
+             (usernames are matched without regard to case or width)"
+        ))
+    };
+    if let Some(existing) = accounts::find_user_by_username(conn, &name)? {
+        return taken(&existing.username);
     }
     let password_hash = password::hash(new.password, new.bcrypt_cost)
         .map_err(|e| AdminError::Invalid(e.to_string()))?;
     let user = User {
         id: random_id(16),
-        username: new.username.to_owned(),
+        username: name.as_typed().to_owned(),
         password_hash,
         created_at: now,
     };
-    match accounts::insert_user(conn, &user, &roles) {
-        Err(e) if accounts::is_unique_violation(&e) => {
-            return invalid(format!("username `{}` is taken", new.username))
-        }
+    match accounts::insert_user(conn, &user, &name, &roles) {
+        // Another `user create` of the same key won the race since the check above.
+        Err(e) if accounts::is_unique_violation(&e) => return taken(name.as_typed()),
         other => other?,
     }
     Ok(UserView {

@@ -25,3 +25,4 @@ mod primitives;
 mod refresh_tokens;
 mod resource;
 mod two_factor;
+mod usernames;
