@@ -298,24 +298,72 @@ pub fn rotate_keys(
     Ok(KeyView::of(key, now, Some(&kid)))
 }
 
-/// `user totp enable`: a new authenticator secret for the user, on at once, replacing any
-/// earlier one; prints the secret, its `otpauth://` URI and ten recovery codes, once.
+/// `user totp enable`: a new authenticator secret for the user, on at once; prints the
+/// secret, its `otpauth://` URI and ten recovery codes, once. A user who already has TOTP on
+/// keeps it unless `force`: replacing it silently would lock them out of their own
+/// authenticator app (a pending, unconfirmed enrolment from the account page is replaced).
 pub fn enable_totp(
     conn: &mut DbConnection,
     username: &str,
+    force: bool,
     now: i64,
 ) -> Result<Enrollment, AdminError> {
     let user = accounts::find_user_by_name(conn, username)?
         .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
+    let replacing = crate::storage::two_factor::is_on(conn, &user.id)?;
+    if replacing && !force {
+        return invalid(format!(
+            "user `{}` already has TOTP on; `--force` replaces the secret and the recovery \
+             codes (the authenticator app set up before stops working)",
+            user.username
+        ));
+    }
     let keys = SealingKeys::load(conn, now)?;
     let enrollment = two_factor::enroll(conn, &keys, &user, now)?;
+    let verb = if replacing { "replaced" } else { "enabled" };
     let event = Event {
         actor: Some(security_events::ADMIN),
-        detail: Some(&format!("TOTP enabled for user {}", user.id)),
+        detail: Some(&format!("TOTP {verb} for user {}", user.id)),
         ..Event::default()
     };
     security_events::record_or_log(conn, EventKind::TotpEnabled, &event, now);
     Ok(enrollment)
+}
+
+/// `events`: the newest `limit` events, oldest first, optionally of one user and since a time.
+///
+/// `user` is a username (in any case) or a user id, or `admin`. A user's own successes are
+/// stored under their id, failures under the name as typed at the login form; both are found,
+/// whichever of the two is given (the name as given, as created, and as its key).
+pub fn list_events(
+    conn: &mut DbConnection,
+    user: Option<&str>,
+    since: Option<i64>,
+    limit: i64,
+) -> Result<Vec<security_events::StoredEvent>, AdminError> {
+    let actors = match user {
+        None => None,
+        Some(given) => {
+            let mut actors = vec![given.to_owned()];
+            let found = match accounts::find_user_by_name(conn, given)? {
+                Some(user) => Some(user),
+                None => accounts::find_user(conn, given)?,
+            };
+            if let Some(user) = found {
+                let key = crate::accounts::username::key_of(&user.username);
+                actors.extend([user.id, user.username, key]);
+            }
+            actors.sort();
+            actors.dedup();
+            Some(actors)
+        }
+    };
+    Ok(security_events::list(
+        conn,
+        actors.as_deref(),
+        since,
+        limit,
+    )?)
 }
 
 /// `user totp disable`: the user logs in with the password alone again.

@@ -13,6 +13,7 @@ mod accounts;
 mod authorization_code;
 mod bad_input;
 mod cli;
+mod cli_robustness;
 mod client_credentials;
 mod discovery;
 mod events;
