@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::accounts::password;
 use crate::accounts::two_factor::{self, Enrollment};
+use crate::accounts::username::Username;
 use crate::oauth::{GrantType, ScopeSet};
 use crate::storage::accounts::{self, RoleRow, User};
 use crate::storage::clients::{self, Client};
@@ -364,25 +365,73 @@ pub struct KeysRewrapped {
     pub created_key_file: bool,
 }
 
-/// `user totp enable`: a new authenticator secret for the user, on at once, replacing any
-/// earlier one; prints the secret, its `otpauth://` URI and ten recovery codes, once.
+/// `user totp enable`: a new authenticator secret for the user, on at once; prints the
+/// secret, its `otpauth://` URI and ten recovery codes, once. A user who already has TOTP on
+/// keeps it unless `force`: replacing it silently would lock them out of their own
+/// authenticator app (a pending, unconfirmed enrolment from the account page is replaced).
 pub fn enable_totp(
     conn: &mut DbConnection,
     kek: Arc<KeyEncryptionKey>,
     username: &str,
+    force: bool,
     now: i64,
 ) -> Result<Enrollment, AdminError> {
     let user = accounts::find_user_by_name(conn, username)?
         .ok_or_else(|| AdminError::NoSuchUser(username.to_owned()))?;
+    let replacing = crate::storage::two_factor::is_on(conn, &user.id)?;
+    if replacing && !force {
+        return invalid(format!(
+            "user `{}` already has TOTP on; `--force` replaces the secret and the recovery \
+             codes (the authenticator app set up before stops working)",
+            user.username
+        ));
+    }
     let keys = SealingKeys::load(conn, kek, now)?;
     let enrollment = two_factor::enroll(conn, &keys, &user, now)?;
+    let verb = if replacing { "replaced" } else { "enabled" };
     let event = Event {
         actor: Some(security_events::ADMIN),
-        detail: Some(&format!("TOTP enabled for user {}", user.id)),
+        detail: Some(&format!("TOTP {verb} for user {}", user.id)),
         ..Event::default()
     };
     security_events::record_or_log(conn, EventKind::TotpEnabled, &event, now);
     Ok(enrollment)
+}
+
+/// `events`: the newest `limit` events, oldest first, optionally of one user and since a time.
+///
+/// `user` is a username (in any case) or a user id, or `admin`. A user's own successes are
+/// stored under their id, failures under the name as typed at the login form; both are found,
+/// whichever of the two is given (the name as given, as created, and as its key).
+pub fn list_events(
+    conn: &mut DbConnection,
+    user: Option<&str>,
+    since: Option<i64>,
+    limit: i64,
+) -> Result<Vec<security_events::StoredEvent>, AdminError> {
+    let actors = match user {
+        None => None,
+        Some(given) => {
+            let mut actors = vec![given.to_owned()];
+            let found = match accounts::find_user_by_name(conn, given)? {
+                Some(user) => Some(user),
+                None => accounts::find_user(conn, given)?,
+            };
+            if let Some(user) = found {
+                let key = crate::accounts::username::key_of(&user.username);
+                actors.extend([user.id, user.username, key]);
+            }
+            actors.sort();
+            actors.dedup();
+            Some(actors)
+        }
+    };
+    Ok(security_events::list(
+        conn,
+        actors.as_deref(),
+        since,
+        limit,
+    )?)
 }
 
 /// `user totp disable`: the user logs in with the password alone again.
@@ -408,7 +457,8 @@ pub struct RoleView {
     pub scopes: Vec<String>,
 }
 
-/// Role names, usernames: 1 to 64 characters, no white space or control characters.
+/// Role names: 1 to 64 characters, no white space or control characters. (Usernames have
+/// their own, stricter type: [`Username`].)
 fn validate_name(kind: &str, name: &str) -> Result<(), AdminError> {
     if name.is_empty()
         || name.chars().count() > 64
@@ -469,7 +519,7 @@ pub fn create_user(
     new: NewUser<'_>,
     now: i64,
 ) -> Result<UserView, AdminError> {
-    validate_name("a username", new.username)?;
+    let name = Username::parse(new.username).map_err(|e| AdminError::Invalid(e.to_string()))?;
     if new.password.chars().count() < new.min_password_length {
         return invalid(format!(
             "the password must have at least {} characters",
@@ -489,21 +539,26 @@ pub fn create_user(
             missing.join(", ")
         ));
     }
-    if accounts::find_user_by_name(conn, new.username)?.is_some() {
-        return invalid(format!("username `{}` is taken", new.username));
+    let taken = |existing: &str| {
+        invalid(format!(
+            "username `{name}` is taken: it is the same as the existing user `{existing}` \
+             (usernames are matched without regard to case or width)"
+        ))
+    };
+    if let Some(existing) = accounts::find_user_by_username(conn, &name)? {
+        return taken(&existing.username);
     }
     let password_hash = password::hash(new.password, new.bcrypt_cost)
         .map_err(|e| AdminError::Invalid(e.to_string()))?;
     let user = User {
         id: random_id(16),
-        username: new.username.to_owned(),
+        username: name.as_typed().to_owned(),
         password_hash,
         created_at: now,
     };
-    match accounts::insert_user(conn, &user, &roles) {
-        Err(e) if accounts::is_unique_violation(&e) => {
-            return invalid(format!("username `{}` is taken", new.username))
-        }
+    match accounts::insert_user(conn, &user, &name, &roles) {
+        // Another `user create` of the same key won the race since the check above.
+        Err(e) if accounts::is_unique_violation(&e) => return taken(name.as_typed()),
         other => other?,
     }
     Ok(UserView {

@@ -9,11 +9,10 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::{self, AdminError, ClientSpec};
-use crate::settings::{LogSettings, Settings, SettingsError};
+use crate::console;
+use crate::settings::{self, LogSettings, Settings, SettingsError};
 use crate::startup::{pool_options, Application, StartupError};
-use crate::storage::{
-    security_events, unix_now, Database, DatabaseUrl, DbConnection, StorageError,
-};
+use crate::storage::{unix_now, Database, DatabaseUrl, DbConnection, StorageError};
 use crate::telemetry;
 use crate::tokens::at_rest;
 use crate::tokens::kek::{KekError, KeyEncryptionKey};
@@ -55,14 +54,22 @@ pub enum Command {
     User(UserCommand),
     /// The security event log, oldest first (at most the newest --limit events).
     Events {
-        /// Only events whose actor is this user id or typed username ("admin" for the CLI).
+        /// Only events of this user: a username or a user id (both find the user's own
+        /// successes, stored under the id, and failures, stored under the name typed), or
+        /// "admin" for the CLI.
         #[arg(long, value_name = "U")]
         user: Option<String>,
         /// Only events at or after T: unix seconds, RFC 3339 (2026-11-23T10:00:00Z), or an
         /// age such as 30m, 12h or 7d.
         #[arg(long, value_name = "T")]
         since: Option<String>,
-        #[arg(long, default_value_t = 1000)]
+        /// At most this many events, the newest (0 prints none).
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 1000,
+            allow_negative_numbers = true
+        )]
         limit: i64,
     },
 }
@@ -80,7 +87,8 @@ pub enum RoleCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user; reads the password as one line from stdin.
+    /// Create a user; reads the password as one line from stdin (at a terminal: asks twice,
+    /// without echo).
     Create {
         username: String,
         /// A role the user holds (repeat the flag for more).
@@ -95,7 +103,13 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TotpCommand {
     /// Turn TOTP on for a user; prints `secret` (base32), `otpauth_uri` and recovery codes, once.
-    Enable { username: String },
+    Enable {
+        username: String,
+        /// Replace the secret and recovery codes of a user who already has TOTP on (their
+        /// authenticator app stops working).
+        #[arg(long)]
+        force: bool,
+    },
     /// Turn TOTP off for a user (a lost phone, with the recovery codes gone too).
     Disable { username: String },
 }
@@ -162,6 +176,21 @@ pub enum CliError {
     Keys(#[from] KekError),
     #[error("--since {0}: expected unix seconds, an RFC 3339 time or an age like 30m, 12h, 7d")]
     BadSince(String),
+    #[error("--limit {0}: expected 0 or more events")]
+    BadLimit(i64),
+    #[error("the two passwords typed differ; nothing was created")]
+    PasswordMismatch,
+    /// Writing the answer failed; a closed pipe ([`CliError::is_closed_pipe`]) is not shown.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// Whether the command only failed because stdout's reader went away (`| head`): the
+    /// command ends quietly then, with success, like other Unix tools.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if console::is_closed_pipe(e))
+    }
 }
 
 /// `--since`: unix seconds, an RFC 3339 time, or an age (`90s`, `30m`, `12h`, `7d`) before `now`.
@@ -193,8 +222,10 @@ fn parse_since(text: &str, now: i64) -> Result<i64, CliError> {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load(cli.config.as_deref())?;
+    let unknown_vars = settings::unknown_env_vars(std::env::vars());
     if let Command::Serve = cli.command {
         let _guard = telemetry::init(&settings.log);
+        warn_unknown_vars(&unknown_vars);
         return actix_web::rt::System::new()
             .block_on(async move {
                 Application::build(settings)
@@ -209,6 +240,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         level: "warn".into(),
         ..settings.log.clone()
     });
+    warn_unknown_vars(&unknown_vars);
     let mut conn = Database::connect_once(&settings.database.url, &pool_options(&settings))?;
     let conn = &mut conn;
     let out = Output { json: cli.json };
@@ -219,7 +251,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             // Opening the database applied them; report the state.
             out.print(&serde_json::json!({ "status": "up to date" }), || {
                 "migrations: up to date".into()
-            });
+            })?;
         }
         Command::Client(command) => client_command(conn, &out, command, now)?,
         Command::Keys(KeysCommand::List) => {
@@ -243,16 +275,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
+            })?;
         }
         Command::Role(RoleCommand::Create { name, scopes }) => {
             let role = admin::create_role(conn, &name, &scopes, now)?;
             out.print(&role, || {
                 format!("role {} allows: {}", role.name, role.scopes.join(" "))
-            });
+            })?;
         }
         Command::User(UserCommand::Create { username, roles }) => {
-            let password = read_password_line()?;
+            let password = read_password(&username)?;
             let new = admin::NewUser {
                 username: &username,
                 password: &password,
@@ -263,11 +295,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let user = admin::create_user(conn, new, now)?;
             out.print(&user, || {
                 format!("id: {}\nusername: {}", user.id, user.username)
-            });
+            })?;
         }
         Command::Events { user, since, limit } => {
             let since = since.map(|t| parse_since(&t, now)).transpose()?;
-            let events = security_events::list(conn, user.as_deref(), since, limit.max(1))?;
+            if limit < 0 {
+                return Err(CliError::BadLimit(limit));
+            }
+            let events = admin::list_events(conn, user.as_deref(), since, limit)?;
             out.print(&events, || {
                 events
                     .iter()
@@ -291,11 +326,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
-            });
+            })?;
         }
-        Command::User(UserCommand::Totp(TotpCommand::Enable { username })) => {
+        Command::User(UserCommand::Totp(TotpCommand::Enable { username, force })) => {
             let kek = key_encryption_key(conn, &settings)?;
-            let enrolled = admin::enable_totp(conn, kek, &username, now)?;
+            let enrolled = admin::enable_totp(conn, kek, &username, force, now)?;
             out.print(&enrolled, || {
                 format!(
                     "secret: {}\notpauth_uri: {}\nrecovery codes (each works once; shown only now):\n  {}",
@@ -303,20 +338,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     enrolled.otpauth_uri,
                     enrolled.recovery_codes.join("\n  ")
                 )
-            });
+            })?;
         }
         Command::User(UserCommand::Totp(TotpCommand::Disable { username })) => {
             let removed = admin::disable_totp(conn, &username, now)?;
             out.print(
                 &serde_json::json!({ "username": username, "totp": "off", "was_on": removed }),
                 || format!("TOTP is off for {username}"),
-            );
+            )?;
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
             let kek = key_encryption_key(conn, &settings)?;
             let key = admin::rotate_keys(conn, &kek, ttl, now)?;
-            out.print(&key, || format!("new current key: {}", key.kid));
+            out.print(&key, || format!("new current key: {}", key.kid))?;
         }
         Command::Keys(KeysCommand::Rewrap { new_key_file }) => {
             let kek = key_encryption_key(conn, &settings)?;
@@ -337,7 +372,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                         if done.created_key_file { ", made now" } else { "" },
                     )
                 },
-            );
+            )?;
         }
     }
     Ok(())
@@ -388,23 +423,23 @@ fn client_command(
                     ));
                 }
                 text
-            });
+            })?;
         }
         ClientCommand::List => {
             let clients = admin::list_clients(conn)?;
             out.print(&clients, || {
                 clients.iter().map(describe).collect::<Vec<_>>().join("\n")
-            });
+            })?;
         }
         ClientCommand::Show { id } => {
             let client = admin::show_client(conn, &id)?;
-            out.print(&client, || describe(&client));
+            out.print(&client, || describe(&client))?;
         }
         ClientCommand::Delete { id } => {
             admin::delete_client(conn, &id, now)?;
             out.print(&serde_json::json!({ "deleted": id }), || {
                 format!("deleted client {id}")
-            });
+            })?;
         }
         ClientCommand::RotateSecret { id } => {
             let secret = admin::rotate_client_secret(conn, &id, now)?;
@@ -415,24 +450,46 @@ fn client_command(
                         "client_secret: {secret}\n(shown only now: the old secret no longer works)"
                     )
                 },
-            );
+            )?;
         }
     }
     Ok(())
 }
 
-/// The password, as one line on stdin (without its line ending).
-fn read_password_line() -> Result<String, CliError> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| AdminError::Invalid(format!("cannot read the password from stdin: {e}")))?;
-    let password = line.strip_suffix('\n').unwrap_or(&line);
-    let password = password.strip_suffix('\r').unwrap_or(password);
+/// `user create`'s password: typed twice without echo at a terminal, or one line from a pipe
+/// (SPEC.md: "reads the password as one line from stdin").
+fn read_password(username: &str) -> Result<String, CliError> {
+    let cannot = |e: std::io::Error| {
+        CliError::from(AdminError::Invalid(format!(
+            "cannot read the password: {e}"
+        )))
+    };
+    let password = if console::stdin_is_terminal() {
+        let first =
+            console::read_hidden_line(&format!("Password for {username}: ")).map_err(cannot)?;
+        if !first.is_empty() {
+            let second = console::read_hidden_line("The same password again: ").map_err(cannot)?;
+            if second != first {
+                return Err(CliError::PasswordMismatch);
+            }
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(cannot)?;
+        console::without_line_end(&line).to_owned()
+    };
     if password.is_empty() {
         return Err(AdminError::Invalid("no password: give it as one line on stdin".into()).into());
     }
-    Ok(password.to_owned())
+    Ok(password)
+}
+
+/// Warns about `GATEHOUSE_*` variables that set nothing (a typo would otherwise be silent).
+fn warn_unknown_vars(unknown: &[settings::UnknownEnvVar]) {
+    for var in unknown {
+        tracing::warn!(variable = %var.name, closest = var.closest.as_deref(), "{var}");
+    }
 }
 
 fn describe(c: &admin::ClientView) -> String {
@@ -453,14 +510,16 @@ struct Output {
 }
 
 impl Output {
-    fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("CLI output serialises")
-            );
+    fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> Result<(), CliError> {
+        let text = if self.json {
+            serde_json::to_string_pretty(value).expect("CLI output serialises")
         } else {
-            println!("{}", text());
-        }
+            text()
+        };
+        Ok(console::print_line(&text)?)
     }
 }

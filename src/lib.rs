@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod oauth;
 #[cfg(feature = "resource")]
 pub mod resource;

@@ -1,6 +1,7 @@
 //! Typed configuration: `config/default.toml` (compiled in) → `--config FILE` →
 //! `GATEHOUSE_*` environment variables.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -14,6 +15,11 @@ const ALIASES: [(&str, &str, &str); 3] = [
     ("GATEHOUSE_LISTEN", "server", "listen"),
     ("GATEHOUSE_ISSUER", "server", "issuer"),
 ];
+
+/// `GATEHOUSE_*` variables that are not settings but exist on purpose: the test suite's
+/// (`GATEHOUSE_TEST_POSTGRES_URL`, `GATEHOUSE_TEST_REQUIRE_POSTGRES`,
+/// `GATEHOUSE_TEST_REQUIRE_BROWSER`, ...). [`unknown_env_vars`] does not warn about them.
+const NOT_SETTINGS_PREFIXES: [&str; 1] = ["GATEHOUSE_TEST_"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,8 +169,19 @@ pub enum SettingsError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Parse { path: String, message: String },
-    #[error("environment variable {name}: {message}")]
-    Env { name: String, message: String },
+    #[error("environment variable {name} ({key}): {message}")]
+    Env {
+        name: String,
+        key: String,
+        message: String,
+    },
+    /// A value of the wrong type or out of range, named by its key and where it was set.
+    #[error("invalid configuration: {key} (set by {origin}): {message}")]
+    Value {
+        key: String,
+        origin: String,
+        message: String,
+    },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -179,7 +196,9 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut table: Table = DEFAULTS.parse().expect("config/default.toml is valid TOML");
+        let mut table = defaults();
+        // Where each key's value came from, so an error can say which file or variable to fix.
+        let mut origins = BTreeMap::new();
         if let Some(path) = file {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
@@ -189,19 +208,31 @@ impl Settings {
             let overlay: Table =
                 text.parse()
                     .map_err(|e: toml::de::Error| SettingsError::Parse {
-                        path: shown,
+                        path: shown.clone(),
                         message: e.message().to_owned(),
                     })?;
+            record_origins(&overlay, "", &format!("config file {shown}"), &mut origins);
             merge(&mut table, overlay);
         }
         for (name, value) in env {
             if let Some((section, key)) = env_target(&table, &name) {
                 set_from_env(&mut table, &name, &section, &key, &value)?;
+                origins.insert(
+                    format!("{section}.{key}"),
+                    format!("environment variable {name}"),
+                );
             }
         }
-        let settings: Settings = Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| SettingsError::Invalid(e.message().to_owned()))?;
+        // serde_path_to_error knows which key failed; toml's own message does not say.
+        let settings: Settings =
+            serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                SettingsError::Value {
+                    origin: origin_of(&origins, &key),
+                    message: e.into_inner().message().to_owned(),
+                    key,
+                }
+            })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -279,6 +310,108 @@ impl Settings {
     }
 }
 
+fn defaults() -> Table {
+    DEFAULTS.parse().expect("config/default.toml is valid TOML")
+}
+
+/// Records `origin` for every key (and table) in `overlay`, by dotted path.
+fn record_origins(overlay: &Table, prefix: &str, origin: &str, out: &mut BTreeMap<String, String>) {
+    for (key, value) in overlay {
+        let path = format!("{prefix}{key}");
+        if let Value::Table(inner) = value {
+            record_origins(inner, &format!("{path}."), origin, out);
+        }
+        out.insert(path, origin.to_owned());
+    }
+}
+
+/// Who set `key` (or the table holding it): a file, a variable, or the defaults.
+fn origin_of(origins: &BTreeMap<String, String>, key: &str) -> String {
+    let mut path = key;
+    loop {
+        if let Some(origin) = origins.get(path) {
+            return origin.clone();
+        }
+        match path.rsplit_once('.') {
+            Some((parent, _)) => path = parent,
+            None => return "the defaults".into(),
+        }
+    }
+}
+
+/// A `GATEHOUSE_*` environment variable that names no setting, and the closest one that does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEnvVar {
+    pub name: String,
+    pub closest: Option<String>,
+}
+
+impl std::fmt::Display for UnknownEnvVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "environment variable {} names no setting and is ignored",
+            self.name
+        )?;
+        if let Some(closest) = &self.closest {
+            write!(f, " (did you mean {closest}?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `GATEHOUSE_*` variables in `env` that set nothing: a typo would otherwise fall back to
+/// the default without a word. The caller warns about each.
+pub fn unknown_env_vars(env: impl IntoIterator<Item = (String, String)>) -> Vec<UnknownEnvVar> {
+    let table = defaults();
+    let mut known: Vec<String> = ALIASES
+        .iter()
+        .map(|(alias, ..)| alias.to_string())
+        .collect();
+    for (section, keys) in &table {
+        for key in keys.as_table().into_iter().flat_map(Table::keys) {
+            known.push(format!("GATEHOUSE_{section}_{key}").to_ascii_uppercase());
+        }
+    }
+    let mut unknown: Vec<UnknownEnvVar> = env
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("GATEHOUSE_"))
+        .filter(|name| !NOT_SETTINGS_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter(|name| env_target(&table, name).is_none())
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (edit_distance(&name, k), k))
+                // A typo or a missing suffix (`_SECS`), not any other setting.
+                .filter(|(d, _)| *d <= (name.len() / 4).max(3))
+                .min()
+                .map(|(_, k)| k.clone());
+            UnknownEnvVar { name, closest }
+        })
+        .collect();
+    unknown.sort_by(|a, b| a.name.cmp(&b.name));
+    unknown
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Which `[section] key` an environment variable sets, if any.
 fn env_target(table: &Table, name: &str) -> Option<(String, String)> {
     if let Some((_, section, key)) = ALIASES.iter().find(|(alias, ..)| *alias == name) {
@@ -308,6 +441,7 @@ fn set_from_env(
         .expect("env_target only names existing keys");
     let bad = |what: &str| SettingsError::Env {
         name: name.to_owned(),
+        key: format!("{section}.{key}"),
         message: format!("expected {what}, got `{raw}`"),
     };
     *slot = match slot {
@@ -380,5 +514,93 @@ mod tests {
                 .contains("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS"),
             "{err}"
         );
+    }
+
+    mod finding_14_settings_errors_and_unknown_variables {
+        use super::*;
+
+        #[test]
+        fn a_wrong_environment_value_names_the_key_and_the_variable() {
+            let err = Settings::load_from(
+                None,
+                env(&[("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS", "soon")]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("tokens.access_token_ttl_secs"), "{err}");
+            assert!(
+                err.contains("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS"),
+                "{err}"
+            );
+
+            let err = Settings::load_from(None, env(&[("GATEHOUSE_LOG_FORMAT", "xml")]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("log.format") && err.contains("GATEHOUSE_LOG_FORMAT"),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn a_wrong_type_in_a_config_file_names_the_key_and_the_file() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("gatehouse.toml");
+            for (text, key) in [
+                (
+                    "[tokens]\naccess_token_ttl_secs = \"soon\"\n",
+                    "tokens.access_token_ttl_secs",
+                ),
+                ("[server]\nworkers = -1\n", "server.workers"),
+                (
+                    "[scopes.descriptions]\n\"a\" = 1\n",
+                    "scopes.descriptions.a",
+                ),
+            ] {
+                std::fs::write(&path, text).unwrap();
+
+                let err = Settings::load_from(Some(&path), env(&[]))
+                    .unwrap_err()
+                    .to_string();
+
+                assert!(err.contains(key), "{text}: {err}");
+                assert!(err.contains(&path.display().to_string()), "{text}: {err}");
+            }
+        }
+
+        #[test]
+        fn unknown_gatehouse_variables_are_named_with_the_closest_setting() {
+            let unknown = unknown_env_vars(env(&[
+                ("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL", "60"),
+                ("GATEHOUSE_DATABSE_URL", "sqlite::memory:"),
+                ("GATEHOUSE_FROBNICATE", "1"),
+                ("GATEHOUSE_DATABASE_URL", "sqlite::memory:"),
+                ("GATEHOUSE_LIMITS_BASE_DELAY_SECS", "2"),
+                ("GATEHOUSE_TEST_POSTGRES_URL", "postgres://x"),
+                ("GATEHOUSE_TEST_REQUIRE_POSTGRES", "1"),
+                ("GATEHOUSE_TEST_REQUIRE_BROWSER", "1"),
+                ("HOME", "/root"),
+            ]));
+
+            let named = |name: &str| unknown.iter().find(|u| u.name == name).cloned();
+            assert_eq!(unknown.len(), 3, "{unknown:?}");
+            assert_eq!(
+                named("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL")
+                    .unwrap()
+                    .closest
+                    .as_deref(),
+                Some("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS")
+            );
+            assert_eq!(
+                named("GATEHOUSE_DATABSE_URL").unwrap().closest.as_deref(),
+                Some("GATEHOUSE_DATABASE_URL")
+            );
+            assert_eq!(named("GATEHOUSE_FROBNICATE").unwrap().closest, None);
+            assert_eq!(
+                named("GATEHOUSE_DATABSE_URL").unwrap().to_string(),
+                "environment variable GATEHOUSE_DATABSE_URL names no setting and is ignored \
+                 (did you mean GATEHOUSE_DATABASE_URL?)"
+            );
+        }
     }
 }

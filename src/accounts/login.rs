@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::login_attempts::{LoginKeys, LoginLimits};
 use super::password::{Busy, PasswordChecker};
 use super::two_factor;
+use super::username::key_of;
 use crate::storage::accounts::{self, User};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{Database, DbConnection, StorageError};
@@ -95,7 +96,7 @@ impl LoginService {
         context: &LoginContext,
         now: i64,
     ) -> Result<PasswordOutcome, StorageError> {
-        let ticket = match self.passwords.admit(username, context.ip.as_deref()) {
+        let ticket = match self.passwords.admit(&key_of(username), context.ip.as_deref()) {
             Ok(ticket) => ticket,
             Err(busy) => return Ok(PasswordOutcome::Busy(busy)),
         };

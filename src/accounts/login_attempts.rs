@@ -12,6 +12,7 @@
 //! Unknown usernames are counted exactly like real ones (an unknown name has no known
 //! addresses), so the answer never tells them apart.
 
+use super::username::key_of;
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::throttles::{self, Policy, Reservation};
 use crate::storage::{known_addresses, DbConnection, StorageError};
@@ -54,7 +55,8 @@ impl LoginKeys {
         ip: Option<&str>,
         now: i64,
     ) -> Result<Self, StorageError> {
-        let name: String = username.to_lowercase().chars().take(MAX_KEY_NAME).collect();
+        // The matching key, so `ALICE` and `ａｌｉｃｅ` count against `alice`.
+        let name: String = key_of(username).chars().take(MAX_KEY_NAME).collect();
         let known = match (user_id, ip) {
             (Some(user_id), Some(ip)) => {
                 known_addresses::is_known(conn, user_id, ip, now - limits.known_address_secs)?

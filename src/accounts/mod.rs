@@ -5,4 +5,5 @@ pub mod login_attempts;
 pub mod password;
 pub mod totp;
 pub mod two_factor;
+pub mod username;
 mod yielding_bcrypt;

@@ -4,9 +4,12 @@ use diesel::prelude::*;
 
 use super::schema::{roles, user_roles, users};
 use super::{DbConnection, StorageError};
+use crate::accounts::username::{self, Username};
 use crate::oauth::ScopeSet;
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+/// A user as the flows see it. `username` is the name as first typed (for display); the
+/// matching key lives only in the table (see [`find_user_by_username`]).
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -57,15 +60,24 @@ pub fn missing_roles(
         .collect())
 }
 
-/// Inserts a user and their roles in one transaction.
+/// Inserts a user and their roles in one transaction. `name` is the user's parsed name: its
+/// key is stored beside `user.username`, and the unique index on it refuses a name that
+/// differs from an existing one only by case or width.
 pub fn insert_user(
     conn: &mut DbConnection,
     user: &User,
+    name: &Username,
     role_names: &[String],
 ) -> Result<(), StorageError> {
     conn.transaction(|conn| {
         diesel::insert_into(users::table)
-            .values(user)
+            .values((
+                users::id.eq(&user.id),
+                users::username.eq(&user.username),
+                users::username_key.eq(name.key()),
+                users::password_hash.eq(&user.password_hash),
+                users::created_at.eq(user.created_at),
+            ))
             .execute(conn)?;
         for role in role_names {
             diesel::insert_into(user_roles::table)
@@ -76,18 +88,88 @@ pub fn insert_user(
     })
 }
 
+/// The user a typed name means, without regard to case or width (SPEC.md): the text is
+/// parsed as a [`Username`] and looked up by its key. Text that is no valid username names
+/// no user. For callers holding raw form input; parsed names use [`find_user_by_username`].
 pub fn find_user_by_name(
     conn: &mut DbConnection,
     username: &str,
 ) -> Result<Option<User>, StorageError> {
+    match Username::parse(username) {
+        Ok(name) => find_user_by_username(conn, &name),
+        Err(_) => Ok(None),
+    }
+}
+
+pub fn find_user_by_username(
+    conn: &mut DbConnection,
+    name: &Username,
+) -> Result<Option<User>, StorageError> {
     Ok(users::table
-        .filter(users::username.eq(username))
+        .filter(users::username_key.eq(name.key()))
+        .select(User::as_select())
         .first(conn)
         .optional()?)
 }
 
 pub fn find_user(conn: &mut DbConnection, id: &str) -> Result<Option<User>, StorageError> {
-    Ok(users::table.find(id).first(conn).optional()?)
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Two or more existing users whose names share one key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "these users have one username without regard to case (Unicode NFKC, case-folded): {}; \
+     rename all but one (UPDATE users SET username = 'NEW' WHERE id = 'ID'), then start again",
+    .0.iter().map(|(id, name)| format!("`{name}` (id {id})")).collect::<Vec<_>>().join(", ")
+)]
+pub struct UsernameCollision(pub Vec<(String, String)>);
+
+/// Gives every user stored before usernames had keys its key (migration
+/// 2026-12-02-000003_username_key): SQL cannot compute NFKC, so this runs after the
+/// migrations, in one transaction. Nothing is written when two names would collide; the
+/// error names them all, so an operator can rename them.
+pub fn fill_username_keys(conn: &mut DbConnection) -> Result<usize, StorageError> {
+    conn.transaction(|conn| {
+        let missing: Vec<(String, String)> = users::table
+            .filter(users::username_key.is_null())
+            .select((users::id, users::username))
+            .load(conn)?;
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let keyed: Vec<(String, String, Option<String>)> = users::table
+            .select((users::id, users::username, users::username_key))
+            .load(conn)?;
+        let mut by_key: std::collections::BTreeMap<String, Vec<(String, String)>> =
+            Default::default();
+        for (id, name, key) in keyed {
+            // A legacy name that is no longer a valid username still gets its key, so its
+            // owner can log in; only a collision stops the start.
+            let key = key.unwrap_or_else(|| username::key_of(&name));
+            by_key.entry(key).or_default().push((id, name));
+        }
+        let collisions: Vec<(String, String)> = by_key
+            .into_values()
+            .filter(|users| users.len() > 1)
+            .flatten()
+            .collect();
+        if !collisions.is_empty() {
+            return Err(StorageError::Migration(
+                UsernameCollision(collisions).to_string(),
+            ));
+        }
+        for (id, name) in &missing {
+            diesel::update(users::table.find(id))
+                .set(users::username_key.eq(username::key_of(name)))
+                .execute(conn)?;
+        }
+        Ok(missing.len())
+    })
 }
 
 /// Every scope the user's roles allow, now.

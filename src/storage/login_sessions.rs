@@ -34,7 +34,7 @@ pub fn find_user(
         .inner_join(users::table)
         .filter(login_sessions::id.eq(id))
         .filter(login_sessions::expires_at.gt(now))
-        .select(users::all_columns)
+        .select(User::as_select())
         .first(conn)
         .optional()?)
 }

@@ -42,6 +42,7 @@ diesel::table! {
         username -> Text,
         password_hash -> Text,
         created_at -> BigInt,
+        username_key -> Nullable<Text>,
     }
 }
 

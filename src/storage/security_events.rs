@@ -115,16 +115,20 @@ pub struct StoredEvent {
     pub detail: Option<String>,
 }
 
-/// Events, oldest first: all, or those whose actor is `actor`, at or after `since`.
+/// The newest `limit` events, oldest first: all, or those whose actor is one of `actors`, at
+/// or after `since`.
 pub fn list(
     conn: &mut DbConnection,
-    actor: Option<&str>,
+    actors: Option<&[String]>,
     since: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StorageError> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
     let mut query = security_events::table.into_boxed();
-    if let Some(actor) = actor {
-        query = query.filter(security_events::actor.eq(actor.to_owned()));
+    if let Some(actors) = actors {
+        query = query.filter(security_events::actor.eq_any(actors.to_vec()));
     }
     if let Some(since) = since {
         query = query.filter(security_events::at.ge(since));

@@ -1,0 +1,2 @@
+DROP INDEX users_by_username_key;
+ALTER TABLE users DROP COLUMN username_key;
