@@ -1,8 +1,10 @@
 //! The login service shared by the login form and the password grant: a password check
 //! and a second-factor check, each in the same order of steps.
 //!
-//! 1. a place in the password line (in memory, cheap: a full line answers at once);
-//! 2. the attempt reserved against the login limits, in the database, before any check;
+//! 1. the attempt reserved against the login limits, in the database, before any check;
+//! 2. a place in the password line (a full line answers at once, and the reservation is
+//!    handed back); its shares are keyed like the username's counter, so a stranger
+//!    keeping checks of alice's in flight does not take the places of alice's known address;
 //! 3. the check (bcrypt on the password threads, against a dummy hash for unknown names);
 //! 4. the attempt settled: a failure stays counted and is logged; a success is refunded.
 //!
@@ -14,7 +16,6 @@ use std::sync::Arc;
 use super::login_attempts::{LoginKeys, LoginLimits};
 use super::password::{Busy, PasswordChecker};
 use super::two_factor;
-use super::username::key_of;
 use crate::storage::accounts::{self, User};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{Database, DbConnection, StorageError};
@@ -96,10 +97,6 @@ impl LoginService {
         context: &LoginContext,
         now: i64,
     ) -> Result<PasswordOutcome, StorageError> {
-        let ticket = match self.passwords.admit(&key_of(username), context.ip.as_deref()) {
-            Ok(ticket) => ticket,
-            Err(busy) => return Ok(PasswordOutcome::Busy(busy)),
-        };
         let (limits, name, ip) = (self.limits, username.to_owned(), context.ip.clone());
         let reserved = self
             .db
@@ -116,10 +113,22 @@ impl LoginService {
             Ok(reserved) => reserved,
             Err(wait) => return Ok(PasswordOutcome::Wait(wait)),
         };
+        let ticket = match self
+            .passwords
+            .admit(attempt.account_key(), context.ip.as_deref())
+        {
+            Ok(ticket) => ticket,
+            Err(busy) => {
+                // Nothing was checked: the attempt is handed back.
+                self.db
+                    .run(move |conn| attempt.refund(conn, &limits))
+                    .await?;
+                return Ok(PasswordOutcome::Busy(busy));
+            }
+        };
         // Unknown user and wrong password: the same answer after the same bcrypt work.
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let verified = self.passwords.verify(&ticket, password, hash).await;
-        drop(ticket);
+        let verified = self.passwords.verify(ticket, password, hash).await;
         let (context, typed) = (context.clone(), username.to_owned());
         self.db
             .run(move |conn| match user.filter(|_| verified) {
@@ -154,8 +163,7 @@ impl LoginService {
         let Some(user) = accounts::find_user(conn, user_id)? else {
             return Ok(CodeOutcome::Wrong);
         };
-        let ip = context.ip.as_deref();
-        let keys = LoginKeys::new(conn, &self.limits, &user.username, Some(&user.id), ip, now)?;
+        let keys = LoginKeys::for_code(&user.id, context.ip.as_deref());
         let attempt = match keys.reserve(conn, &self.limits, now)? {
             Ok(attempt) => attempt,
             Err(wait) => return Ok(CodeOutcome::Wait(wait)),

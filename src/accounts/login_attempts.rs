@@ -9,12 +9,20 @@
 //!   own for that username instead. A stranger guessing a password therefore slows down
 //!   the guessing from new places, but cannot lock the owner out of where they usually sign in.
 //!
+//! - second-factor codes are counted per user (and per address), apart from passwords: only
+//!   someone who knew the password reaches the code page, so a stranger's wrong passwords
+//!   never make the owner's code wait.
+//!
 //! Unknown usernames are counted exactly like real ones (an unknown name has no known
-//! addresses), so the answer never tells them apart.
+//! addresses), so the answer never tells them apart. IPv6 addresses count by their /64, the
+//! block one subscriber usually holds, so a stranger cannot get fresh counters (or rows)
+//! by walking through it.
+
+use std::net::IpAddr;
 
 use super::username::key_of;
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::throttles::{self, Policy, Reservation};
+use crate::storage::throttles::{self, Policy, Reservation, Reserved};
 use crate::storage::{known_addresses, DbConnection, StorageError};
 
 /// Longest typed username that gets its own counter; longer ones share the clipped key.
@@ -40,8 +48,24 @@ pub struct LoginKeys {
 #[must_use = "settle the attempt: failed, or refunded when the check passed"]
 pub struct Attempt {
     keys: LoginKeys,
-    /// The counters this attempt made wait, for the lockout events.
-    lockouts: Vec<(&'static str, i64)>,
+    account: Reserved,
+    ip: Option<Reserved>,
+}
+
+/// The part of an address the limits count by: the address itself for IPv4, its /64 for
+/// IPv6.
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
+        _ => ip.to_owned(),
+    }
 }
 
 impl LoginKeys {
@@ -69,8 +93,22 @@ impl LoginKeys {
         };
         Ok(LoginKeys {
             account,
-            ip: ip.map(|ip| format!("login:ip:{ip}")),
+            ip: ip.map(|ip| format!("login:ip:{}", address_key(ip))),
         })
+    }
+
+    /// The counters for a second-factor code of `user_id` from `ip`.
+    pub fn for_code(user_id: &str, ip: Option<&str>) -> Self {
+        LoginKeys {
+            account: format!("login:code:{user_id}"),
+            ip: ip.map(|ip| format!("login:ip:{}", address_key(ip))),
+        }
+    }
+
+    /// The counter this attempt's username is limited by: the password line shares its
+    /// places out by the same key, so a known address also has a share of its own.
+    pub fn account_key(&self) -> &str {
+        &self.account
     }
 
     /// Counts an attempt before it is checked; `Err(wait)` when the address or the username
@@ -81,31 +119,27 @@ impl LoginKeys {
         limits: &LoginLimits,
         now: i64,
     ) -> Result<Result<Attempt, i64>, StorageError> {
-        let mut lockouts = Vec::new();
         // The address first: a waiting address makes no row for the names it tries.
-        if let Some(ip) = &self.ip {
-            match throttles::reserve(conn, ip, &limits.ip, now)? {
+        let ip = match &self.ip {
+            Some(key) => match throttles::reserve(conn, key, &limits.ip, now)? {
                 Reservation::Blocked(wait) => return Ok(Err(wait)),
-                Reservation::Granted { blocks_for } => {
-                    lockouts.extend(blocks_for.map(|w| ("address", w)))
-                }
-            }
-        }
+                Reservation::Granted(reserved) => Some(reserved),
+            },
+            None => None,
+        };
         match throttles::reserve(conn, &self.account, &limits.account, now)? {
             Reservation::Blocked(wait) => {
                 // Not evaluated, so not the address's failure.
-                if let Some(ip) = &self.ip {
-                    throttles::refund(conn, ip, &limits.ip)?;
+                if let (Some(key), Some(reserved)) = (&self.ip, &ip) {
+                    throttles::refund(conn, key, &limits.ip, reserved)?;
                 }
                 Ok(Err(wait))
             }
-            Reservation::Granted { blocks_for } => {
-                lockouts.extend(blocks_for.map(|w| ("username", w)));
-                Ok(Ok(Attempt {
-                    keys: self,
-                    lockouts,
-                }))
-            }
+            Reservation::Granted(account) => Ok(Ok(Attempt {
+                keys: self,
+                account,
+                ip,
+            })),
         }
     }
 
@@ -127,6 +161,11 @@ impl LoginKeys {
 }
 
 impl Attempt {
+    /// The username counter this attempt is limited by ([`LoginKeys::account_key`]).
+    pub fn account_key(&self) -> &str {
+        self.keys.account_key()
+    }
+
     /// The password or code was wrong: it stays counted. Records it as `kind`, and each
     /// counter it made wait as a lockout.
     pub fn failed(
@@ -137,7 +176,14 @@ impl Attempt {
         now: i64,
     ) -> Result<(), StorageError> {
         security_events::record(conn, kind, event, now)?;
-        for (what, wait) in &self.lockouts {
+        let lockouts = [
+            ("username", self.account.blocks_for),
+            ("address", self.ip.and_then(|r| r.blocks_for)),
+        ];
+        for (what, wait) in lockouts
+            .iter()
+            .filter_map(|(what, wait)| wait.map(|w| (what, w)))
+        {
             let detail = format!("logins for this {what} wait {wait} s");
             let lockout = Event {
                 detail: Some(&detail),
@@ -156,9 +202,9 @@ impl Attempt {
         conn: &mut DbConnection,
         limits: &LoginLimits,
     ) -> Result<LoginKeys, StorageError> {
-        throttles::refund(conn, &self.keys.account, &limits.account)?;
-        if let Some(ip) = &self.keys.ip {
-            throttles::refund(conn, ip, &limits.ip)?;
+        throttles::refund(conn, &self.keys.account, &limits.account, &self.account)?;
+        if let (Some(key), Some(reserved)) = (&self.keys.ip, &self.ip) {
+            throttles::refund(conn, key, &limits.ip, reserved)?;
         }
         Ok(self.keys)
     }

@@ -181,12 +181,19 @@ impl PasswordChecker {
         self.line.len()
     }
 
-    /// Checks `password` against `hash` in `ticket`'s place. Without a hash (unknown user) it
-    /// checks against a dummy of the same cost, so both answers take about the same time.
-    pub async fn verify(&self, _ticket: &Ticket, password: String, hash: Option<String>) -> bool {
+    /// Checks `password` against `hash` in `ticket`'s place, which the check keeps until it
+    /// is done (a caller that gives up does not free the place while the check still runs).
+    /// Without a hash (unknown user) it checks against a dummy of the same cost, so both
+    /// answers take about the same time.
+    pub async fn verify(&self, ticket: Ticket, password: String, hash: Option<String>) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (cost, dummy) = (self.cost, self.dummy.clone());
         let job: Job = Box::new(move || {
+            let _place = ticket;
+            if tx.is_closed() {
+                // Nobody waits for the answer any more (the client went away).
+                return;
+            }
             let ok = match &hash {
                 Some(hash) => yielding_bcrypt::verify(password.as_bytes(), hash),
                 None => {
@@ -230,6 +237,10 @@ fn watch(line: std::sync::Weak<Line>, tids: Arc<Vec<AtomicI32>>) {
         if overdue != promoted.load(Ordering::Relaxed) {
             for tid in tids.iter() {
                 let tid = tid.load(Ordering::Relaxed);
+                if tid == 0 {
+                    // Not started yet; 0 would name the watcher itself.
+                    continue;
+                }
                 if overdue {
                     priority::normal(tid);
                 } else {
@@ -255,27 +266,41 @@ mod priority {
     /// yielding between bcrypt rounds keeps the odd pick on a busy CPU short. Where the
     /// policy is refused, fall back to the lowest nice value.
     pub fn lower(tid: i32) {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = if tid == 0 {
+            unsafe { libc::gettid() }
+        } else {
+            tid
+        };
         // SAFETY: both calls only read their arguments.
         unsafe {
             let param = libc::sched_param { sched_priority: 0 };
             if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
-                let tid = if tid == 0 { libc::gettid() } else { tid };
                 libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
             }
         }
     }
 
-    /// The normal policy for `tid`, while a check is overdue.
+    /// The normal policy for `tid`, while a check is overdue. Leaving SCHED_IDLE needs
+    /// CAP_SYS_NICE or an RLIMIT_NICE that allows nice 0 (systemd: `LimitNICE=0`;
+    /// containers: `--cap-add SYS_NICE`); without either it is refused, said once in the log.
     pub fn normal(tid: i32) {
-        if tid == 0 {
-            return;
-        }
+        static WARNED: std::sync::Once = std::sync::Once::new();
         // SAFETY: both calls only read their arguments.
-        unsafe {
+        let raised = unsafe {
             let param = libc::sched_param { sched_priority: 0 };
-            if libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0 {
-                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 0);
-            }
+            libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0
+                && libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 0) == 0
+        };
+        if !raised {
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    error = %std::io::Error::last_os_error(),
+                    "cannot raise the password threads' priority while logins wait: \
+                     grant CAP_SYS_NICE or RLIMIT_NICE for nice 0 (systemd LimitNICE=0), \
+                     or logins may wait long while the token endpoint keeps every core busy"
+                )
+            });
         }
     }
 }

@@ -5,8 +5,9 @@
 //! to protect the secret but to keep a noisy source cheap. Hence:
 //! - a correct secret is always accepted, however many failures came before it — knowing a
 //!   client id (it is in every authorize URL) must not let a stranger lock the client out;
-//! - failures are counted per source address, never per client id, so a stranger makes the
-//!   server store at most one counter, whatever client ids they invent;
+//! - failures are counted per source address (an IPv6 address by its /64), never per client
+//!   id, so a stranger makes the server store at most one counter, whatever client ids they
+//!   invent;
 //! - past the limit, further *failures* from that address are answered 429 with
 //!   `Retry-After` instead of 401, until the (bounded) back-off has passed.
 //!
@@ -15,8 +16,9 @@
 
 use super::request::FormRequest;
 use super::{client_auth, ErrorCode, OAuthError};
+use crate::accounts::login_attempts::address_key;
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::throttles::{self, Policy, Reservation};
+use crate::storage::throttles::{self, Policy, Reservation, Reserved};
 use crate::storage::{DbConnection, StorageError};
 
 const KEY_PREFIX: &str = "client-auth:ip:";
@@ -60,13 +62,16 @@ impl ClientGuard {
         ip: &str,
         now: i64,
     ) -> Result<Option<i64>, StorageError> {
-        let key = format!("{KEY_PREFIX}{ip}");
+        let key = format!("{KEY_PREFIX}{}", address_key(ip));
         Ok(match throttles::reserve(conn, &key, &self.policy, now)? {
             Reservation::Blocked(wait) => Some(wait),
-            Reservation::Granted { blocks_for: None } => None,
-            Reservation::Granted {
+            Reservation::Granted(Reserved {
+                blocks_for: None, ..
+            }) => None,
+            Reservation::Granted(Reserved {
                 blocks_for: Some(wait),
-            } => {
+                ..
+            }) => {
                 let detail = format!(
                     "failed client authentications from this address answered 429 for {wait} s"
                 );

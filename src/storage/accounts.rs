@@ -88,17 +88,19 @@ pub fn insert_user(
     })
 }
 
-/// The user a typed name means, without regard to case or width (SPEC.md): the text is
-/// parsed as a [`Username`] and looked up by its key. Text that is no valid username names
-/// no user. For callers holding raw form input; parsed names use [`find_user_by_username`].
+/// The user a typed name means, without regard to case or width (SPEC.md): looked up by the
+/// text's matching key. Not parsed first: a name stored before today's rules (with a space,
+/// say) still has a key, and its owner must still be able to sign in. For callers holding
+/// raw form input; parsed names use [`find_user_by_username`].
 pub fn find_user_by_name(
     conn: &mut DbConnection,
     username: &str,
 ) -> Result<Option<User>, StorageError> {
-    match Username::parse(username) {
-        Ok(name) => find_user_by_username(conn, &name),
-        Err(_) => Ok(None),
-    }
+    Ok(users::table
+        .filter(users::username_key.eq(username::key_of(username)))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn find_user_by_username(

@@ -40,15 +40,25 @@ impl Policy {
 /// The answer to a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
-    /// The attempt may go ahead and is counted. `Some(wait)` when this attempt was the one
-    /// that made the key wait (worth a lockout event).
-    Granted { blocks_for: Option<i64> },
+    /// The attempt may go ahead and is counted.
+    Granted(Reserved),
     /// The key waits this many more seconds; nothing was counted.
     Blocked(i64),
 }
 
+/// A granted reservation: what it wrote over what, so that handing it back can restore
+/// the row exactly when nothing else changed it meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    /// `Some(wait)` when this attempt was the one that made the key wait (worth a lockout
+    /// event).
+    pub blocks_for: Option<i64>,
+    before: Option<Counter>,
+    after: Counter,
+}
+
 /// A row as read, to compare-and-swap against.
-#[derive(Debug, Clone, Copy, Queryable)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
 struct Counter {
     failures: i64,
     last_failure_at: i64,
@@ -135,27 +145,54 @@ pub fn reserve(
             }
         };
         if won {
-            return Ok(Reservation::Granted { blocks_for });
+            return Ok(Reservation::Granted(Reserved {
+                blocks_for,
+                before: row,
+                after: new,
+            }));
         }
     }
     // Still losing after many rounds: a flood on this key. Make it wait a little.
     Ok(Reservation::Blocked(policy.base_delay_secs))
 }
 
-/// Hands back one granted reservation whose attempt succeeded (or was never evaluated), so
-/// it does not count as a failure; lifts the wait it set, if any.
-pub fn refund(conn: &mut DbConnection, key: &str, policy: &Policy) -> Result<(), StorageError> {
+/// Hands back a granted reservation whose attempt succeeded (or was never evaluated), so it
+/// does not count as a failure. If nothing changed the row since, it is put back exactly as
+/// it was, wait included: a right password must not leave behind a wait that its own
+/// reservation started. Otherwise one failure is taken off, and the wait lifted if the
+/// failures left would not have started one.
+pub fn refund(
+    conn: &mut DbConnection,
+    key: &str,
+    policy: &Policy,
+    reserved: &Reserved,
+) -> Result<(), StorageError> {
     for _ in 0..CAS_ATTEMPTS {
         let Some(old) = read(conn, key)? else {
             return Ok(());
         };
+        if old == reserved.after {
+            let restored = match reserved.before {
+                Some(before) => swap(conn, key, &old, &before)?,
+                None => {
+                    let unchanged = throttles::key
+                        .eq(key)
+                        .and(throttles::failures.eq(old.failures))
+                        .and(throttles::last_failure_at.eq(old.last_failure_at));
+                    diesel::delete(throttles::table.filter(unchanged)).execute(conn)? == 1
+                }
+            };
+            if restored {
+                return Ok(());
+            }
+            continue;
+        }
         if old.failures <= 0 {
             return Ok(());
         }
         let failures = old.failures - 1;
         let new = Counter {
             failures,
-            // Still blocked only if the remaining failures alone would block.
             blocked_until: old
                 .blocked_until
                 .filter(|_| policy.delay(failures).is_some()),

@@ -13,7 +13,7 @@ use gatehouse::storage::schema::throttles;
 use gatehouse::storage::{Database, PoolOptions};
 use serde_json::Value;
 
-use crate::authorization_code::{authorize_url, log_in, PASSWORD};
+use crate::authorization_code::{authorize_url, log_in, CHALLENGE, PASSWORD};
 use crate::browser::{Browser, Page};
 use crate::helpers::{encode_form, on_both_backends, spawn_app_with, Registered, TestApp, TestDb};
 use crate::two_factor::totp;
@@ -52,7 +52,7 @@ async fn site(db: TestDb, extra: &[(&str, &str)]) -> Site {
         "--scope",
         "books:read",
     ]);
-    let authorize = authorize_url(&client.id, "books:read", None);
+    let authorize = authorize_url(&client.id, "books:read", Some(CHALLENGE));
     Site {
         app,
         client,
@@ -314,6 +314,43 @@ on_both_backends! {
             login_from(&site, home, "alice", "typo").await;
         }
         assert_eq!(login_from(&site, home, "alice", PASSWORD).await.status, 429);
+    }
+
+    async fn finding_3_a_right_password_leaves_no_wait_behind_for_the_address(db) {
+        let site = site(db, &[("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP", "3")]).await;
+        let office = "198.51.100.77";
+        // Two typos from the office, by two people...
+        login_from(&site, office, "carol", "typo").await;
+        login_from(&site, office, "dave", "typo").await;
+        // ...then alice signs in there: her attempt is the third counted, and is handed back.
+        assert!(login_from(&site, office, "alice", PASSWORD).await.contains("name=\"decision\""));
+        // The office does not wait because of a right password.
+        let bob = login_from(&site, office, "bob", PASSWORD).await;
+        assert!(bob.contains("name=\"decision\""), "{} {}", bob.status, bob.body);
+    }
+
+    async fn finding_3_a_strangers_checks_in_flight_do_not_take_the_owners_place_in_line(db) {
+        let site = site(db, &[
+            ("GATEHOUSE_ACCOUNTS_BCRYPT_COST", "10"),
+            ("GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ACCOUNT", "1"),
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT", "1000"),
+            ("GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP", "1000"),
+        ]).await;
+        let home = "198.51.100.21";
+        assert_eq!(password_grant_from(&site, home, "alice", PASSWORD).await.0, 200);
+        // A stranger keeps guesses at alice in flight from many addresses...
+        let guesses = (0..6).map(|i| {
+            let site = &site;
+            async move { password_grant_from(site, &format!("203.0.113.{}", 100 + i), "alice", "guess").await }
+        });
+        // ...and alice, at home, signs in while they are in line.
+        let alice = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            password_grant_from(&site, home, "alice", PASSWORD).await
+        };
+        let (answers, (status, body)) = futures_util::join!(join_all(guesses), alice);
+        assert!(answers.iter().any(|(s, _)| *s == 429), "the stranger's share is one: {answers:?}");
+        assert_eq!(status, 200, "alice at home has a place of her own: {body}");
     }
 
     async fn finding_4_unknown_client_ids_do_not_grow_the_database(db) {

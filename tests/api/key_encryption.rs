@@ -15,7 +15,7 @@ use gatehouse::startup::Application;
 use gatehouse::tokens::kek::{KekSource, KeyEncryptionKey, KeyKind};
 use serde_json::Value;
 
-use crate::authorization_code::{authorize_url, log_in, setup, Setup, PASSWORD};
+use crate::authorization_code::{authorize_url, log_in, setup, Setup, CHALLENGE, PASSWORD};
 use crate::browser::Browser;
 use crate::helpers::{on_both_backends, spawn_app_with, TestApp, TestDb};
 use crate::two_factor::totp;
@@ -137,7 +137,7 @@ async fn alice_logged_in_with_totp(s: &Setup) -> (String, Browser) {
     let secret = enrolled["secret"].as_str().unwrap().to_owned();
     let browser = Browser::new(&s.app);
     let login = browser
-        .open(&authorize_url(&s.client.id, "books:read", None))
+        .open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE)))
         .await
         .page();
     let code_page = log_in(&browser, &login, "alice", PASSWORD).await.page();
@@ -158,7 +158,7 @@ async fn alice_logged_in_with_totp(s: &Setup) -> (String, Browser) {
 async fn is_logged_in(app: &TestApp, client_id: &str, cookie: &str) -> bool {
     let page = app
         .http
-        .get(app.url(&authorize_url(client_id, "books:read", None)))
+        .get(app.url(&authorize_url(client_id, "books:read", Some(CHALLENGE))))
         .header("Cookie", format!("{COOKIE}={cookie}"))
         .send()
         .await
@@ -174,7 +174,7 @@ async fn totp_login_works(app: &TestApp, client_id: &str, secret: &str) -> bool 
     app.clock.advance(60);
     let browser = Browser::new(app);
     let login = browser
-        .open(&authorize_url(client_id, "books:read", None))
+        .open(&authorize_url(client_id, "books:read", Some(CHALLENGE)))
         .await
         .page();
     let code_page = log_in(&browser, &login, "alice", PASSWORD).await.page();
