@@ -10,14 +10,15 @@
 //!   once, and at most a few of them for one username or one address. A full queue answers
 //!   at once (the caller says 503 with `Retry-After`), not after a minute in line;
 //! - the starvation guard: `SCHED_IDLE` threads may never run while the token endpoint keeps
-//!   both cores busy. When the oldest admitted check has waited longer than
-//!   [`PROMOTE_AFTER`], a watcher thread moves the password threads to the normal policy
-//!   until the line is short again, so a login still finishes within a second or two.
+//!   both cores busy. A watcher thread at normal priority looks every 50 ms: a check still
+//!   queued after [`PROMOTE_AFTER`] it takes and runs itself (no privilege needed), and while
+//!   the oldest admitted check is overdue it also moves the password threads to the normal
+//!   policy, where the system allows it (CAP_SYS_NICE or RLIMIT_NICE), so that checks they
+//!   already hold finish too. Either way a login still finishes within a second or two.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::yielding_bcrypt;
@@ -53,8 +54,58 @@ impl Busy {
     pub const RETRY_AFTER_SECS: u64 = 1;
 }
 
+/// The checks waiting for a thread, oldest first.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<(Instant, Job)>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, job: Job) {
+        let mut state = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        state.waiting.push_back((Instant::now(), job));
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The next job for a password thread, waiting for one; `None` once closed.
+    fn next(&self) -> Option<Job> {
+        let mut state = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some((_, job)) = state.waiting.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The oldest job if it has waited at least `overdue`.
+    fn overdue(&self, overdue: Duration) -> Option<Job> {
+        let mut state = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        match state.waiting.front() {
+            Some((at, _)) if at.elapsed() >= overdue => state.waiting.pop_front().map(|(_, j)| j),
+            _ => None,
+        }
+    }
+
+    fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+}
+
 pub struct PasswordChecker {
-    jobs: Sender<Job>,
+    queue: Arc<Queue>,
     /// A hash of a password nobody knows, at the configured cost, made on first need. Per
     /// checker, not per process: the cost is configuration.
     dummy: Arc<OnceLock<String>>,
@@ -112,8 +163,7 @@ impl Drop for Ticket {
 impl PasswordChecker {
     /// Starts `threads` checker threads (at least one) and their watcher.
     pub fn start(threads: usize, cost: u32, limits: QueueLimits) -> Self {
-        let (jobs, queue) = channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
         let line = Arc::new(Line {
             limits,
             state: Mutex::new(LineState::default()),
@@ -132,13 +182,13 @@ impl PasswordChecker {
                 })
                 .expect("spawn a password thread");
         }
-        let watched = Arc::downgrade(&line);
+        let (watched, rescued) = (Arc::downgrade(&line), queue.clone());
         std::thread::Builder::new()
             .name("password-watch".into())
-            .spawn(move || watch(watched, tids))
+            .spawn(move || watch(watched, rescued, tids))
             .expect("spawn the password watcher");
         PasswordChecker {
-            jobs,
+            queue,
             dummy: Arc::new(OnceLock::new()),
             cost,
             line,
@@ -206,33 +256,34 @@ impl PasswordChecker {
             };
             let _ = tx.send(ok);
         });
-        if self.jobs.send(job).is_err() {
-            return false;
-        }
+        self.queue.push(job);
         rx.await.unwrap_or(false)
     }
 }
 
-fn work(queue: Arc<Mutex<Receiver<Job>>>) {
-    loop {
-        let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
-        }
+impl Drop for PasswordChecker {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
-/// The starvation guard: promotes the password threads while the oldest check is overdue,
-/// and lowers them again once it is not. Ends when the checker is dropped.
-fn watch(line: std::sync::Weak<Line>, tids: Arc<Vec<AtomicI32>>) {
+fn work(queue: Arc<Queue>) {
+    while let Some(job) = queue.next() {
+        job();
+    }
+}
+
+/// The starvation guard: runs checks that waited too long in the queue itself, and
+/// promotes the password threads while the oldest check is overdue, lowering them again
+/// once it is not. Ends when the checker is dropped.
+fn watch(line: std::sync::Weak<Line>, queue: Arc<Queue>, tids: Arc<Vec<AtomicI32>>) {
     let promoted = AtomicBool::new(false);
     loop {
         std::thread::sleep(WATCH_EVERY);
         let Some(line) = line.upgrade() else { return };
+        while let Some(job) = queue.overdue(PROMOTE_AFTER) {
+            job();
+        }
         let overdue = line.oldest().is_some_and(|t| t.elapsed() >= PROMOTE_AFTER);
         if overdue != promoted.load(Ordering::Relaxed) {
             for tid in tids.iter() {
@@ -352,6 +403,20 @@ mod tests {
         // A freed place is free again.
         drop(a);
         assert!(c.admit("alice", Some("10.0.0.4")).is_ok());
+    }
+
+    #[test]
+    fn only_a_check_that_waited_too_long_is_taken_out_of_turn() {
+        let queue = Queue::default();
+        queue.push(Box::new(|| {}));
+        assert!(queue.overdue(Duration::from_secs(3600)).is_none());
+        assert!(queue.overdue(Duration::ZERO).is_some());
+        assert!(queue.overdue(Duration::ZERO).is_none(), "taken once");
+        queue.close();
+        assert!(
+            queue.next().is_none(),
+            "a closed, empty queue ends its threads"
+        );
     }
 
     #[test]
