@@ -1,7 +1,10 @@
 //! The login service shared by the login form and the password grant: a password check
 //! and a second-factor check, each in the same order of steps.
 //!
-//! 1. the attempt reserved against the login limits, in the database, before any check;
+//! 0. a look at the password line: a full line, or an address with its share taken, is
+//!    turned away in memory, before any database work;
+//! 1. the attempt reserved against the login limits, in the database, before any check
+//!    (a waiting username or address is answered from one read);
 //! 2. a place in the password line (a full line answers at once, and the reservation is
 //!    handed back); its shares are keyed like the username's counter, so a stranger
 //!    keeping checks of alice's in flight does not take the places of alice's known address;
@@ -97,6 +100,9 @@ impl LoginService {
         context: &LoginContext,
         now: i64,
     ) -> Result<PasswordOutcome, StorageError> {
+        if let Err(busy) = self.passwords.has_room(context.ip.as_deref()) {
+            return Ok(PasswordOutcome::Busy(busy));
+        }
         let (limits, name, ip) = (self.limits, username.to_owned(), context.ip.clone());
         let reserved = self
             .db

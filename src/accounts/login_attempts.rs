@@ -119,6 +119,13 @@ impl LoginKeys {
         limits: &LoginLimits,
         now: i64,
     ) -> Result<Result<Attempt, i64>, StorageError> {
+        // A waiting key is answered from one read: a flood costs no writes.
+        let keys: Vec<&str> = std::iter::once(self.account.as_str())
+            .chain(self.ip.as_deref())
+            .collect();
+        if let Some(wait) = throttles::blocked(conn, &keys, now)? {
+            return Ok(Err(wait));
+        }
         // The address first: a waiting address makes no row for the names it tries.
         let ip = match &self.ip {
             Some(key) => match throttles::reserve(conn, key, &limits.ip, now)? {

@@ -23,10 +23,28 @@ use std::time::{Duration, Instant};
 
 use super::yielding_bcrypt;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A check, told how to pace itself.
+type Job = Box<dyn FnOnce(Pace) + Send>;
+
+/// How a check shares the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// On a password thread: yield between bcrypt rounds, so token requests go first.
+    Yielding,
+    /// Taken out of turn because it is overdue: in one piece. A thread that yields 4,096
+    /// times on a saturated CPU is put at the back every time and barely moves.
+    Straight,
+}
+
+fn check(pace: Pace, hurry: &AtomicBool, password: &[u8], hash: &str) -> bool {
+    match pace {
+        Pace::Yielding => yielding_bcrypt::verify_paced(password, hash, hurry),
+        Pace::Straight => bcrypt::verify(password, hash).unwrap_or(false),
+    }
+}
 
 /// How long the oldest check may wait before the password threads leave `SCHED_IDLE`.
-pub const PROMOTE_AFTER: Duration = Duration::from_millis(1000);
+pub const PROMOTE_AFTER: Duration = Duration::from_millis(250);
 /// How often the watcher looks.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 
@@ -111,6 +129,8 @@ pub struct PasswordChecker {
     dummy: Arc<OnceLock<String>>,
     cost: u32,
     line: Arc<Line>,
+    /// Set by the watcher while a check is overdue: running checks stop yielding.
+    hurry: Arc<AtomicBool>,
 }
 
 /// The admitted checks: counts per key, and when each was admitted (for the watcher).
@@ -182,17 +202,39 @@ impl PasswordChecker {
                 })
                 .expect("spawn a password thread");
         }
-        let (watched, rescued) = (Arc::downgrade(&line), queue.clone());
+        let hurry = Arc::new(AtomicBool::new(false));
+        let (watched, rescued, hurried) = (Arc::downgrade(&line), queue.clone(), hurry.clone());
         std::thread::Builder::new()
             .name("password-watch".into())
-            .spawn(move || watch(watched, rescued, tids))
+            .spawn(move || {
+                priority::raise_this_thread();
+                watch(watched, rescued, tids, hurried)
+            })
             .expect("spawn the password watcher");
         PasswordChecker {
             queue,
             dummy: Arc::new(OnceLock::new()),
             cost,
             line,
+            hurry,
         }
+    }
+
+    /// Whether a check from `address` could get a place now: the cheap test before any
+    /// database work, so a flood from one address is turned away in memory. (`admit`
+    /// decides for real.)
+    pub fn has_room(&self, address: Option<&str>) -> Result<(), Busy> {
+        let limits = self.line.limits;
+        let state = self.line.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.admitted.len() >= limits.total {
+            return Err(Busy::Full);
+        }
+        let key = format!("address:{}", address.unwrap_or(""));
+        if address.is_some() && state.per_key.get(&key).copied().unwrap_or(0) >= limits.per_address
+        {
+            return Err(Busy::TooManyFor("address"));
+        }
+        Ok(())
     }
 
     /// A place in line for a check of `account`'s password from `address`, if one is free.
@@ -237,20 +279,20 @@ impl PasswordChecker {
     /// answers take about the same time.
     pub async fn verify(&self, ticket: Ticket, password: String, hash: Option<String>) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let (cost, dummy) = (self.cost, self.dummy.clone());
-        let job: Job = Box::new(move || {
+        let (cost, dummy, hurry) = (self.cost, self.dummy.clone(), self.hurry.clone());
+        let job: Job = Box::new(move |pace| {
             let _place = ticket;
             if tx.is_closed() {
                 // Nobody waits for the answer any more (the client went away).
                 return;
             }
             let ok = match &hash {
-                Some(hash) => yielding_bcrypt::verify(password.as_bytes(), hash),
+                Some(hash) => check(pace, &hurry, password.as_bytes(), hash),
                 None => {
                     let dummy = dummy.get_or_init(|| {
                         bcrypt::hash("gatehouse dummy password", cost).expect("bcrypt hashes")
                     });
-                    let _ = yielding_bcrypt::verify(password.as_bytes(), dummy);
+                    let _ = check(pace, &hurry, password.as_bytes(), dummy);
                     false
                 }
             };
@@ -269,22 +311,28 @@ impl Drop for PasswordChecker {
 
 fn work(queue: Arc<Queue>) {
     while let Some(job) = queue.next() {
-        job();
+        job(Pace::Yielding);
     }
 }
 
 /// The starvation guard: runs checks that waited too long in the queue itself, and
 /// promotes the password threads while the oldest check is overdue, lowering them again
 /// once it is not. Ends when the checker is dropped.
-fn watch(line: std::sync::Weak<Line>, queue: Arc<Queue>, tids: Arc<Vec<AtomicI32>>) {
+fn watch(
+    line: std::sync::Weak<Line>,
+    queue: Arc<Queue>,
+    tids: Arc<Vec<AtomicI32>>,
+    hurry: Arc<AtomicBool>,
+) {
     let promoted = AtomicBool::new(false);
     loop {
         std::thread::sleep(WATCH_EVERY);
         let Some(line) = line.upgrade() else { return };
         while let Some(job) = queue.overdue(PROMOTE_AFTER) {
-            job();
+            job(Pace::Straight);
         }
         let overdue = line.oldest().is_some_and(|t| t.elapsed() >= PROMOTE_AFTER);
+        hurry.store(overdue, Ordering::Relaxed);
         if overdue != promoted.load(Ordering::Relaxed) {
             for tid in tids.iter() {
                 let tid = tid.load(Ordering::Relaxed);
@@ -332,6 +380,16 @@ mod priority {
         }
     }
 
+    /// A little above normal for the watcher, where allowed (CAP_SYS_NICE): the checks it
+    /// takes out of turn are overdue logins, and on a saturated machine a thread at nice 0
+    /// gets too small a share to finish one quickly. Silently normal elsewhere.
+    pub fn raise_this_thread() {
+        // SAFETY: gettid has no arguments; setpriority only reads its arguments.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -5);
+        }
+    }
+
     /// The normal policy for `tid`, while a check is overdue. Leaving SCHED_IDLE needs
     /// CAP_SYS_NICE or an RLIMIT_NICE that allows nice 0 (systemd: `LimitNICE=0`;
     /// containers: `--cap-add SYS_NICE`); without either it is refused, said once in the log.
@@ -361,6 +419,7 @@ mod priority {
     pub fn this_thread() -> i32 {
         0
     }
+    pub fn raise_this_thread() {}
     pub fn lower(_tid: i32) {}
     pub fn normal(_tid: i32) {}
 }
@@ -408,7 +467,7 @@ mod tests {
     #[test]
     fn only_a_check_that_waited_too_long_is_taken_out_of_turn() {
         let queue = Queue::default();
-        queue.push(Box::new(|| {}));
+        queue.push(Box::new(|_| {}));
         assert!(queue.overdue(Duration::from_secs(3600)).is_none());
         assert!(queue.overdue(Duration::ZERO).is_some());
         assert!(queue.overdue(Duration::ZERO).is_none(), "taken once");

@@ -103,6 +103,22 @@ fn swap(
     Ok(updated == 1)
 }
 
+/// Seconds until the most blocked of `keys` may try again, if any is blocked: one read, so
+/// that a flood against a waiting key costs no writes. (`reserve` decides for real.)
+pub fn blocked(
+    conn: &mut DbConnection,
+    keys: &[&str],
+    now: i64,
+) -> Result<Option<i64>, StorageError> {
+    let until: Option<Option<i64>> = throttles::table
+        .filter(throttles::key.eq_any(keys))
+        .filter(throttles::blocked_until.gt(now))
+        .select(diesel::dsl::max(throttles::blocked_until))
+        .first(conn)
+        .optional()?;
+    Ok(until.flatten().map(|until| until - now))
+}
+
 /// Counts an attempt on `key` before it is evaluated, unless the key is waiting.
 pub fn reserve(
     conn: &mut DbConnection,
