@@ -8,9 +8,9 @@
 //! Hashing new passwords stays with `bcrypt::hash`; the unit tests check this function against
 //! `bcrypt::verify`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine;
 use blowfish::Blowfish;
+use std::sync::atomic::{AtomicBool, Ordering};
 use subtle::ConstantTimeEq;
 
 /// bcrypt reads at most 72 bytes of password, its terminating NUL included.
