@@ -7,8 +7,7 @@ use serde::Serialize;
 
 use crate::accounts::password;
 use crate::accounts::two_factor::{self, Enrollment};
-use crate::accounts::username::Username;
-use crate::oauth::{GrantType, ScopeSet};
+use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet, Username};
 use crate::storage::accounts::{self, RoleRow, User};
 use crate::storage::clients::{self, Client};
 use crate::storage::security_events::{self, Event, EventKind};
@@ -18,7 +17,7 @@ use crate::tokens::at_rest;
 use crate::tokens::kek::{self, KekError, KeyEncryptionKey};
 use crate::tokens::keys;
 use crate::tokens::sealing::SealingKeys;
-use crate::tokens::secret::{random_id, PlainSecret};
+use crate::domain::secret::{random_id, PlainSecret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -65,11 +64,11 @@ pub struct ClientView {
 impl From<&Client> for ClientView {
     fn from(c: &Client) -> Self {
         ClientView {
-            client_id: c.id.clone(),
+            client_id: c.id.to_string(),
             name: c.name.clone(),
             public: c.is_public(),
             introspect: c.introspect,
-            redirect_uris: c.redirect_uris.clone(),
+            redirect_uris: c.redirect_uris.iter().map(|r| r.to_string()).collect(),
             grant_types: c.grant_types.iter().map(|g| g.to_string()).collect(),
             scopes: c.scopes.iter().map(str::to_owned).collect(),
             created_at: c.created_at,
@@ -86,40 +85,10 @@ pub struct CreatedClient {
     pub client_secret: Option<String>,
 }
 
-/// A redirect URI must be absolute, without fragment (RFC 6749 §3.1.2), and use TLS unless
-/// it points at the loopback interface or a native app's private scheme (RFC 8252 §7).
-fn validate_redirect_uri(raw: &str) -> Result<String, AdminError> {
-    let url = url::Url::parse(raw)
-        .or_else(|e| invalid(format!("redirect URI `{raw}` is not an absolute URL: {e}")))?;
-    if url.fragment().is_some() {
-        return invalid(format!("redirect URI `{raw}` must not contain a fragment"));
-    }
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return invalid(format!("redirect URI `{raw}` contains white space"));
-    }
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return invalid(format!(
-                "redirect URI `{raw}` must use https (http only for localhost)"
-            ))
-        }
-        scheme if scheme.contains('.') => {} // reverse-domain private-use scheme
-        _ => {
-            return invalid(format!(
-                "redirect URI `{raw}` must use https, loopback http, or a reverse-domain scheme"
-            ))
-        }
-    }
-    Ok(raw.to_owned())
-}
-
 /// A client registration that passed every check.
 struct ValidSpec {
     name: String,
-    redirect_uris: Vec<String>,
+    redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
     scopes: ScopeSet,
     public: bool,
@@ -152,7 +121,7 @@ fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
     }
     let mut redirect_uris = Vec::new();
     for raw in &spec.redirect_uris {
-        let uri = validate_redirect_uri(raw)?;
+        let uri = RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?;
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
         }
@@ -190,7 +159,7 @@ pub fn create_client(
     } = validate(spec)?;
     let secret = (!public).then(PlainSecret::generate);
     let client = Client {
-        id: random_id(16),
+        id: ClientId::generate(),
         name,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
         redirect_uris,

@@ -12,7 +12,8 @@ use crate::admin::{self, AdminError, ClientSpec};
 use crate::console;
 use crate::settings::{self, LogSettings, Settings, SettingsError};
 use crate::startup::{pool_options, Application, StartupError};
-use crate::storage::{unix_now, Database, DatabaseUrl, DbConnection, StorageError};
+use crate::domain::Clock;
+use crate::storage::{Database, DatabaseUrl, DbConnection, StorageError};
 use crate::telemetry;
 use crate::tokens::at_rest;
 use crate::tokens::kek::{KekError, KeyEncryptionKey};
@@ -244,7 +245,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let mut conn = Database::connect_once(&settings.database.url, &pool_options(&settings))?;
     let conn = &mut conn;
     let out = Output { json: cli.json };
-    let now = unix_now();
+    let now = Clock::default().now();
     match cli.command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => {

@@ -5,8 +5,9 @@
 pub mod accounts;
 pub mod admin;
 pub mod cli;
-pub mod clock;
 pub mod console;
+pub mod domain;
+pub use domain::clock; // TRANSITION
 pub mod oauth;
 #[cfg(feature = "resource")]
 pub mod resource;

@@ -121,8 +121,8 @@ pub struct LimitSettings {
 
 impl LimitSettings {
     /// The back-off after `threshold` failures.
-    pub fn policy(&self, threshold: i64) -> crate::storage::throttles::Policy {
-        crate::storage::throttles::Policy {
+    pub fn policy(&self, threshold: i64) -> crate::domain::Policy {
+        crate::domain::Policy {
             threshold,
             base_delay_secs: self.base_delay_secs,
             max_delay_secs: self.max_delay_secs,

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::accounts::login::LoginService;
 use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
-use crate::clock::Clock;
+use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::issuer::Minter;
@@ -23,8 +23,8 @@ use crate::oauth::sessions::SessionPolicy;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{
-    authorization_codes, known_addresses, login_sessions, refresh_tokens, security_events,
-    throttles, unix_now, Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
+    housekeeping::{self, Retention},
+    Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
 };
 use crate::telemetry;
 use crate::tokens::at_rest;
@@ -106,6 +106,7 @@ impl Application {
         let ttl = settings.tokens.access_token_ttl_secs;
         let (db, keyring, sealing_keys) = {
             let settings = settings.clone();
+            let now = clock.now();
             web::block(move || -> Result<_, StartupError> {
                 let db = Database::open(&settings.database.url, &pool_options(&settings))?;
                 let url = DatabaseUrl::parse(&settings.database.url)?;
@@ -113,9 +114,9 @@ impl Application {
                 opened.log();
                 let kek = opened.kek;
                 let keyring =
-                    db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, unix_now()))?;
+                    db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, now))?;
                 let sealing_keys =
-                    db.run_blocking(|conn| SealingKeys::load(conn, kek, unix_now()))?;
+                    db.run_blocking(|conn| SealingKeys::load(conn, kek, now))?;
                 Ok((db, keyring, sealing_keys))
             })
             .await
@@ -140,6 +141,7 @@ impl Application {
         let sealing = Arc::new(sealing_keys);
         spawn_key_refresh(
             db.clone(),
+            clock.clone(),
             keyring.clone(),
             ttl,
             settings.tokens.key_refresh_secs,
@@ -205,16 +207,7 @@ impl Application {
         let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add((
-                            "Content-Security-Policy",
-                            "default-src 'none'; frame-ancestors 'none'",
-                        ))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(crate::web::headers::defaults())
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(body_limit)
@@ -272,8 +265,7 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
     (workers, blocking)
 }
 
-/// Purges expired refresh tokens, stale families and revoked-token records in bounded
-/// batches.
+/// Purges every expiring table in bounded batches (`storage::housekeeping`).
 fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
     let batch = settings.housekeeping.batch_size;
@@ -288,16 +280,14 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
         loop {
             ticks.tick().await;
             let now = clock.now();
-            let purge = move |conn: &mut DbConnection| -> Result<usize, StorageError> {
-                Ok(refresh_tokens::purge_expired(conn, now, retention, batch)?
-                    // A spent code stays as long as the access token it bought, so a late
-                    // replay can still revoke what it issued.
-                    + authorization_codes::purge_expired(conn, now, retention, batch)?
-                    + login_sessions::purge_expired(conn, now, batch)?
-                    + security_events::purge_before(conn, now - event_retention, batch)?
-                    + throttles::purge_stale(conn, now - forget, now, batch)?
-                    + known_addresses::purge_before(conn, now - known_for, batch)?)
+            let retention = Retention {
+                now,
+                tokens_alive_until: now - retention,
+                events_before: now - event_retention,
+                throttles_before: now - forget,
+                addresses_before: now - known_for,
             };
+            let purge = move |conn: &mut DbConnection| housekeeping::purge(conn, &retention, batch);
             match db.run(purge).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "expired tokens purged"),
@@ -309,7 +299,7 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
 
 /// Re-reads the current signing key now and then, so a rotation by the CLI or another
 /// instance on the same database takes effect here without a restart.
-fn spawn_key_refresh(db: Database, keyring: Arc<Keyring>, ttl: i64, every_secs: u64) {
+fn spawn_key_refresh(db: Database, clock: Clock, keyring: Arc<Keyring>, ttl: i64, every_secs: u64) {
     let every = Duration::from_secs(every_secs.max(1));
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(every);
@@ -317,8 +307,9 @@ fn spawn_key_refresh(db: Database, keyring: Arc<Keyring>, ttl: i64, every_secs: 
         loop {
             ticks.tick().await;
             let refreshing = keyring.clone();
+            let clock = clock.clone();
             match db
-                .run(move |conn| refreshing.refresh(conn, ttl, unix_now()))
+                .run(move |conn| refreshing.refresh(conn, ttl, clock.now()))
                 .await
             {
                 Ok(true) => {

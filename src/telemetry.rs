@@ -1,7 +1,8 @@
 //! Logging: tracing to stderr, one line per request.
 //!
 //! Request lines carry method, path (never the query string, which may hold codes or
-//! tokens), status and latency; no handler logs a secret, password or token.
+//! tokens), status and latency, and for a server error its cause: errors are logged here,
+//! once, not where they are built. No handler logs a secret, password or token.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use tracing_subscriber::EnvFilter;
 
+use crate::domain::OAuthError;
 use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the global subscriber. The returned guard flushes buffered lines on drop.
@@ -38,16 +40,32 @@ pub async fn log_request(
     // Debug formatting escapes control characters a hostile path might carry.
     let path: String = req.path().chars().take(200).collect();
     let response = next.call(req).await;
-    let status = match &response {
-        Ok(res) => res.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    let (status, cause) = match &response {
+        Ok(res) => (res.status().as_u16(), res.response().error().and_then(cause_of)),
+        Err(e) => (e.as_response_error().status_code().as_u16(), cause_of(e)),
     };
-    tracing::info!(
-        method = %method,
-        path = ?path,
-        status,
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    match cause {
+        // A server error's cause is logged here, once, on the request's own line.
+        Some(cause) => tracing::error!(
+            method = %method,
+            path = ?path,
+            status,
+            latency_us = started.elapsed().as_micros() as u64,
+            error = cause,
+            "request failed"
+        ),
+        None => tracing::info!(
+            method = %method,
+            path = ?path,
+            status,
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        ),
+    }
     response
+}
+
+/// The operator-facing cause carried by a server error, if the error is one of ours.
+fn cause_of(e: &actix_web::Error) -> Option<&str> {
+    e.as_error::<OAuthError>().and_then(OAuthError::cause)
 }

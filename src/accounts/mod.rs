@@ -5,5 +5,7 @@ pub mod login_attempts;
 pub mod password;
 pub mod totp;
 pub mod two_factor;
-pub mod username;
+
 mod yielding_bcrypt;
+
+pub use crate::domain::username; // TRANSITION

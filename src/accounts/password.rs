@@ -72,6 +72,23 @@ impl Busy {
     pub const RETRY_AFTER_SECS: u64 = 1;
 }
 
+/// No place in the password line: 503 when the whole line is full (the server is busy),
+/// 429 when this username or address already has its share; `Retry-After` either way.
+impl From<Busy> for crate::domain::OAuthError {
+    fn from(busy: Busy) -> Self {
+        let status = match busy {
+            Busy::Full => 503,
+            Busy::TooManyFor(_) => 429,
+        };
+        let wait = Busy::RETRY_AFTER_SECS;
+        crate::domain::OAuthError::unavailable(
+            status,
+            wait as i64,
+            format!("{busy}; retry after {wait} second"),
+        )
+    }
+}
+
 /// The checks waiting for a thread, oldest first.
 #[derive(Default)]
 struct Queue {

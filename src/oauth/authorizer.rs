@@ -113,7 +113,7 @@ impl Authorizer for DbAuthorizer<'_> {
         let client_id = self
             .registrar
             .and_then(DbRegistrar::client)
-            .map(|c| c.id)
+            .map(|c| String::from(c.id))
             .unwrap_or_default();
         let exchange =
             authorization_codes::exchange(&mut self.conn.borrow_mut(), &hash, &client_id, self.now);

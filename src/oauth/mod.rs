@@ -7,8 +7,6 @@ pub mod authorizer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod client_throttle;
-pub mod error;
-mod grant_type;
 pub mod introspection;
 pub mod issuer;
 pub mod password_grant;
@@ -17,9 +15,9 @@ pub mod refresh;
 pub mod registrar;
 pub mod request;
 pub mod revocation;
-mod scopes;
+mod scope_bridge;
 pub mod sessions;
 
-pub use error::{ErrorCode, OAuthError};
-pub use grant_type::{GrantType, UnknownGrantType};
-pub use scopes::{MalformedScope, ScopeSet, UserScopeError};
+pub use crate::domain::{
+    ErrorCode, GrantType, MalformedScope, OAuthError, ScopeSet, UnknownGrantType, UserScopeError,
+};

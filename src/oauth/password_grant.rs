@@ -40,7 +40,7 @@ pub async fn grant(
 
     let context = LoginContext {
         ip,
-        client_id: Some(client.id.clone()),
+        client_id: Some(client.id.to_string()),
         detail: Some("password grant"),
     };
     let now = state.clock.now();
@@ -63,7 +63,7 @@ pub async fn grant(
             return Err(OAuthError::invalid_grant("invalid username or password"))
         }
         PasswordOutcome::Wait(wait) => return Err(OAuthError::too_many_failures(wait)),
-        PasswordOutcome::Busy(busy) => return Err(OAuthError::password_line_busy(busy)),
+        PasswordOutcome::Busy(busy) => return Err(OAuthError::from(busy)),
     };
 
     let shared = state.clone();

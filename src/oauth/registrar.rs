@@ -121,7 +121,7 @@ impl Registrar for DbRegistrar<'_> {
         let client = self.loaded(&bound.client_id)?;
         let redirect_uri = match bound.redirect_uri {
             // Exact string comparison against the registration (RFC 9700 §4.1.3).
-            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => {
+            Some(uri) if client.has_redirect_uri(uri.as_str()) => {
                 RegisteredUrl::Exact(uri.into_owned())
             }
             // Required even with one registered URI: a browser is never sent anywhere the

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
-use crate::storage::{signing_keys, unix_now, StorageError};
+use crate::storage::{signing_keys, StorageError};
 use crate::tokens::keys::PublicJwk;
 
 #[derive(Serialize)]
@@ -14,10 +14,11 @@ struct JwkSet {
 }
 
 pub async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+    let now = state.clock.now();
     let keys = state
         .db
-        .run(|conn| {
-            signing_keys::published(conn, unix_now())?
+        .run(move |conn| {
+            signing_keys::published(conn, now)?
                 .iter()
                 .map(PublicJwk::of)
                 .collect::<Result<Vec<_>, StorageError>>()

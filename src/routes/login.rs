@@ -256,7 +256,7 @@ impl Destination {
             .await;
         match checked {
             Ok(asked) => Ok(Destination::Authorize {
-                client_id: asked.client.id,
+                client_id: asked.client.id.into(),
                 name: asked.client.name,
             }),
             Err(refusal) => Err(refused(refusal)),

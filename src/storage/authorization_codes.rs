@@ -176,22 +176,3 @@ fn revoke_issued(conn: &mut DbConnection, key: &[u8], now: i64) -> Result<(), St
     }
     Ok(())
 }
-
-/// Deletes up to `batch` codes that expired `retention` seconds ago or more; a used code is
-/// kept that long so a late replay still revokes what it issued.
-pub fn purge_expired(
-    conn: &mut DbConnection,
-    now: i64,
-    retention: i64,
-    batch: i64,
-) -> Result<usize, StorageError> {
-    let stale = authorization_codes::table
-        .select(authorization_codes::code_hash)
-        .filter(authorization_codes::expires_at.le(now - retention))
-        .limit(batch)
-        .load::<Vec<u8>>(conn)?;
-    Ok(diesel::delete(
-        authorization_codes::table.filter(authorization_codes::code_hash.eq_any(&stale)),
-    )
-    .execute(conn)?)
-}

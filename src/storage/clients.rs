@@ -4,40 +4,8 @@ use diesel::prelude::*;
 
 use super::schema::clients;
 use super::{DbConnection, StorageError};
-use crate::oauth::{GrantType, ScopeSet};
-use crate::tokens::secret::SecretHash;
-
-/// A registered client as the OAuth layer sees it.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub id: String,
-    pub name: String,
-    /// `None` for public clients, which have no secret.
-    pub secret_hash: Option<SecretHash>,
-    pub redirect_uris: Vec<String>,
-    pub grant_types: Vec<GrantType>,
-    pub scopes: ScopeSet,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// May introspect every client's tokens (`client create --introspect`, for APIs).
-    pub introspect: bool,
-}
-
-impl Client {
-    /// Whether introspection may describe a token issued to `token_client_id` to this
-    /// client: its own tokens, or any when registered to introspect (RFC 7662 §4).
-    pub fn may_introspect(&self, token_client_id: &str) -> bool {
-        self.introspect || self.id == token_client_id
-    }
-
-    pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
-    }
-
-    pub fn allows_grant(&self, grant: GrantType) -> bool {
-        self.grant_types.contains(&grant)
-    }
-}
+pub use crate::domain::Client;
+use crate::domain::{ClientId, RedirectUri, ScopeSet, SecretHash};
 
 #[derive(Queryable, Insertable)]
 #[diesel(table_name = clients)]
@@ -56,10 +24,15 @@ struct ClientRow {
 impl From<&Client> for ClientRow {
     fn from(c: &Client) -> Self {
         ClientRow {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             name: c.name.clone(),
             secret_hash: c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()),
-            redirect_uris: c.redirect_uris.join(" "),
+            redirect_uris: c
+                .redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
             grant_types: c
                 .grant_types
                 .iter()
@@ -98,9 +71,9 @@ impl TryFrom<ClientRow> for Client {
             redirect_uris: row
                 .redirect_uris
                 .split_whitespace()
-                .map(str::to_owned)
+                .map(|uri| RedirectUri::from_stored(uri.to_owned()))
                 .collect(),
-            id: row.id,
+            id: ClientId::from_stored(row.id),
             name: row.name,
             created_at: row.created_at,
             updated_at: row.updated_at,

@@ -48,21 +48,3 @@ pub fn remember(
         other => other.map(|_| ()),
     }
 }
-
-/// Forgets up to `batch` addresses not used since `before`.
-pub fn purge_before(
-    conn: &mut DbConnection,
-    before: i64,
-    batch: i64,
-) -> Result<usize, StorageError> {
-    let stale: Vec<(String, String)> = known::table
-        .select((known::user_id, known::ip))
-        .filter(known::last_login_at.lt(before))
-        .limit(batch)
-        .load(conn)?;
-    let mut purged = 0;
-    for (user_id, ip) in stale {
-        purged += diesel::delete(known::table.find((user_id, ip))).execute(conn)?;
-    }
-    Ok(purged)
-}

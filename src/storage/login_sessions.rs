@@ -43,15 +43,3 @@ pub fn end(conn: &mut DbConnection, id: &str) -> Result<(), StorageError> {
     diesel::delete(login_sessions::table.find(id)).execute(conn)?;
     Ok(())
 }
-
-pub fn purge_expired(conn: &mut DbConnection, now: i64, batch: i64) -> Result<usize, StorageError> {
-    let stale = login_sessions::table
-        .select(login_sessions::id)
-        .filter(login_sessions::expires_at.le(now))
-        .limit(batch)
-        .load::<String>(conn)?;
-    Ok(
-        diesel::delete(login_sessions::table.filter(login_sessions::id.eq_any(&stale)))
-            .execute(conn)?,
-    )
-}

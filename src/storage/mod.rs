@@ -10,6 +10,7 @@ pub mod clients;
 pub mod connection;
 pub mod consents;
 pub mod files;
+pub mod housekeeping;
 pub mod known_addresses;
 pub mod login_sessions;
 pub mod migrations;
@@ -117,10 +118,9 @@ impl Database {
     }
 }
 
-/// Seconds since the Unix epoch: every stored time uses this.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// A storage failure is a server error; its cause goes to the request's log line.
+impl From<StorageError> for crate::domain::OAuthError {
+    fn from(e: StorageError) -> Self {
+        crate::domain::OAuthError::server_error(&e)
+    }
 }

@@ -140,20 +140,3 @@ pub fn list(
     newest.reverse();
     Ok(newest)
 }
-
-/// Deletes up to `batch` events older than `before`.
-pub fn purge_before(
-    conn: &mut DbConnection,
-    before: i64,
-    batch: i64,
-) -> Result<usize, StorageError> {
-    let old = security_events::table
-        .select(security_events::id)
-        .filter(security_events::at.lt(before))
-        .limit(batch)
-        .load::<i64>(conn)?;
-    Ok(
-        diesel::delete(security_events::table.filter(security_events::id.eq_any(&old)))
-            .execute(conn)?,
-    )
-}

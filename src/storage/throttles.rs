@@ -11,31 +11,7 @@ use diesel::prelude::*;
 
 use super::schema::throttles;
 use super::{DbConnection, StorageError};
-
-/// When failures turn into waiting.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    /// Failures allowed before the first wait.
-    pub threshold: i64,
-    /// The first wait; each further failure doubles it...
-    pub base_delay_secs: i64,
-    /// ...up to this, so nobody is locked out for long.
-    pub max_delay_secs: i64,
-    /// A key with no failure for this long starts again from zero.
-    pub forget_after_secs: i64,
-}
-
-impl Policy {
-    fn delay(&self, failures: i64) -> Option<i64> {
-        let over = failures - self.threshold;
-        (over >= 0).then(|| {
-            let doublings = over.min(30) as u32;
-            self.base_delay_secs
-                .saturating_mul(1i64 << doublings)
-                .min(self.max_delay_secs)
-        })
-    }
-}
+use crate::domain::Policy;
 
 /// The answer to a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,57 +201,4 @@ pub fn refund(
 pub fn clear(conn: &mut DbConnection, key: &str) -> Result<(), StorageError> {
     diesel::delete(throttles::table.find(key)).execute(conn)?;
     Ok(())
-}
-
-/// Deletes up to `batch` keys whose last failure is older than `before` and that are not
-/// blocked any more.
-pub fn purge_stale(
-    conn: &mut DbConnection,
-    before: i64,
-    now: i64,
-    batch: i64,
-) -> Result<usize, StorageError> {
-    let stale = throttles::table
-        .select(throttles::key)
-        .filter(throttles::last_failure_at.lt(before))
-        .filter(
-            throttles::blocked_until
-                .is_null()
-                .or(throttles::blocked_until.le(now)),
-        )
-        .limit(batch)
-        .load::<String>(conn)?;
-    Ok(diesel::delete(throttles::table.filter(throttles::key.eq_any(&stale))).execute(conn)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Policy;
-
-    #[test]
-    fn the_wait_doubles_from_the_threshold_and_stops_at_the_cap() {
-        let p = Policy {
-            threshold: 5,
-            base_delay_secs: 2,
-            max_delay_secs: 60,
-            forget_after_secs: 900,
-        };
-        let waits: Vec<Option<i64>> = (3..=12).map(|f| p.delay(f)).collect();
-        assert_eq!(
-            waits,
-            vec![
-                None,
-                None,
-                Some(2),
-                Some(4),
-                Some(8),
-                Some(16),
-                Some(32),
-                Some(60),
-                Some(60),
-                Some(60)
-            ]
-        );
-        assert_eq!(p.delay(i64::MAX), Some(60));
-    }
 }

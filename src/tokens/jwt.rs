@@ -118,3 +118,10 @@ pub fn verify(
     keyring.remember(fingerprint, &claims);
     Ok((claims.exp > now).then_some(claims))
 }
+
+/// A token that cannot be signed is a server error.
+impl From<SigningError> for crate::domain::OAuthError {
+    fn from(e: SigningError) -> Self {
+        crate::domain::OAuthError::server_error(&e)
+    }
+}

@@ -7,4 +7,5 @@ pub mod jwt;
 pub mod kek;
 pub mod keys;
 pub mod sealing;
-pub mod secret;
+
+pub use crate::domain::secret; // TRANSITION

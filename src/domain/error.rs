@@ -1,13 +1,11 @@
-//! OAuth error responses (RFC 6749 §5.2): the one place where an error becomes HTTP.
+//! OAuth errors (RFC 6749 §5.2) as values: the `error` code, the description the client
+//! reads, the HTTP status and, for server errors, the cause the operator reads. The web layer
+//! turns them into responses (`web::errors`) and logs the cause once, at the request
+//! boundary (`telemetry::log_request`).
 
 use std::borrow::Cow;
 use std::fmt;
-
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-
-use crate::storage::StorageError;
+use std::sync::Arc;
 
 /// The `error` codes of RFC 6749 §5.2; `Display` is the wire string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +42,12 @@ impl ErrorCode {
         }
     }
 
-    fn status(self) -> StatusCode {
+    fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::TemporarilyUnavailable => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidClient => 401,
+            ErrorCode::ServerError => 500,
+            ErrorCode::TemporarilyUnavailable => 429,
+            _ => 400,
         }
     }
 }
@@ -65,15 +63,11 @@ impl fmt::Display for ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
-    status: StatusCode,
+    status: u16,
     /// Seconds for `Retry-After`.
     retry_after: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
+    /// Why a server error happened, for the log; never shown to the client.
+    cause: Option<Arc<str>>,
 }
 
 impl OAuthError {
@@ -83,6 +77,7 @@ impl OAuthError {
             description: description.into(),
             status: code.status(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -105,7 +100,7 @@ impl OAuthError {
     /// A body over the configured limit: `invalid_request` with 413.
     pub fn too_large(limit: usize) -> Self {
         OAuthError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
+            status: 413,
             ..Self::invalid_request(format!("request body is larger than {limit} bytes"))
         }
     }
@@ -113,7 +108,7 @@ impl OAuthError {
     /// A body that did not arrive in full within `timeout`: `invalid_request` with 408.
     pub fn body_timeout(timeout: std::time::Duration) -> Self {
         OAuthError {
-            status: StatusCode::REQUEST_TIMEOUT,
+            status: 408,
             ..Self::invalid_request(format!(
                 "the request body did not arrive within {} ms",
                 timeout.as_millis()
@@ -125,13 +120,13 @@ impl OAuthError {
     /// body may still be on its way, so the connection cannot carry another request
     /// (RFC 9110 §15.5.9).
     pub fn closes_connection(&self) -> bool {
-        self.status == StatusCode::REQUEST_TIMEOUT
+        self.status == 408
     }
 
     /// A request with the wrong method: `invalid_request` with 405.
     pub fn method_not_allowed(allowed: &'static str) -> Self {
         OAuthError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
+            status: 405,
             ..Self::invalid_request(format!("this endpoint only accepts {allowed}"))
         }
     }
@@ -150,31 +145,39 @@ impl OAuthError {
         }
     }
 
-    /// No place in the password line: 503 when the whole line is full (the server is busy),
-    /// 429 when this username or address already has its share; `Retry-After` either way.
-    pub fn password_line_busy(busy: crate::accounts::password::Busy) -> Self {
-        use crate::accounts::password::Busy;
-        let status = match busy {
-            Busy::Full => StatusCode::SERVICE_UNAVAILABLE,
-            Busy::TooManyFor(_) => StatusCode::TOO_MANY_REQUESTS,
-        };
+    /// Busy (503, `Retry-After`) or rate-limited (429): `temporarily_unavailable` with
+    /// this description.
+    pub fn unavailable(status: u16, retry_after: i64, description: String) -> Self {
         OAuthError {
             status,
-            retry_after: Some(Busy::RETRY_AFTER_SECS as i64),
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(ErrorCode::TemporarilyUnavailable, description)
+        }
+    }
+
+    /// An unexpected failure. The cause is kept for the request's log line; the client
+    /// learns nothing of it.
+    pub fn server_error(cause: &dyn fmt::Display) -> Self {
+        OAuthError {
+            cause: Some(cause.to_string().into()),
             ..Self::new(
-                ErrorCode::TemporarilyUnavailable,
-                format!("{busy}; retry after {} second", Busy::RETRY_AFTER_SECS),
+                ErrorCode::ServerError,
+                "the server could not complete the request",
             )
         }
     }
 
-    /// An unexpected failure. The cause is logged here; the client learns nothing of it.
-    pub fn server_error(cause: &dyn fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
-        Self::new(
-            ErrorCode::ServerError,
-            "the server could not complete the request",
-        )
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn retry_after(&self) -> Option<i64> {
+        self.retry_after
+    }
+
+    /// The cause of a server error, for the log.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 }
 
@@ -184,40 +187,3 @@ impl fmt::Display for OAuthError {
     }
 }
 
-impl From<crate::tokens::jwt::SigningError> for OAuthError {
-    fn from(e: crate::tokens::jwt::SigningError) -> Self {
-        OAuthError::server_error(&e)
-    }
-}
-
-impl From<StorageError> for OAuthError {
-    fn from(e: StorageError) -> Self {
-        OAuthError::server_error(&e)
-    }
-}
-
-impl ResponseError for OAuthError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        response
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"));
-        if let Some(secs) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        if self.code == ErrorCode::InvalidClient {
-            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
-        }
-        if self.closes_connection() {
-            response.force_close();
-        }
-        response.json(ErrorBody {
-            error: self.code.as_str(),
-            error_description: &self.description,
-        })
-    }
-}

@@ -1,9 +1,8 @@
-//! The time every expiry rule reads. Tests move it forward instead of sleeping.
+//! The one clock: every expiry rule, key rotation and stored time reads it. Tests move it
+//! forward instead of sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-
-use crate::storage::unix_now;
 
 /// The system clock plus an offset that only tests change.
 #[derive(Debug, Clone, Default)]
@@ -14,11 +13,18 @@ pub struct Clock {
 impl Clock {
     /// Seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
-        unix_now() + self.offset_secs.load(Ordering::Relaxed)
+        system_secs() + self.offset_secs.load(Ordering::Relaxed)
     }
 
     /// Moves this clock (and every copy of it) forward.
     pub fn advance(&self, secs: i64) {
         self.offset_secs.fetch_add(secs, Ordering::Relaxed);
     }
+}
+
+fn system_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

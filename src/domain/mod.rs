@@ -1,0 +1,22 @@
+//! The domain core: the values every layer speaks — scopes, grant types, clients, usernames,
+//! secrets, attempt policies, the clock and the OAuth error — with no I/O and no imports from
+//! any other gatehouse module. Everything above parses input into these types once, at the
+//! edge, and the core never re-checks strings.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod grant_type;
+pub mod limits;
+pub mod scope;
+pub mod secret;
+pub mod username;
+
+pub use client::{Client, ClientId, RedirectUri};
+pub use clock::Clock;
+pub use error::{ErrorCode, OAuthError};
+pub use grant_type::{GrantType, UnknownGrantType};
+pub use limits::Policy;
+pub use scope::{MalformedScope, ScopeSet, UserScopeError};
+pub use secret::{PlainSecret, SecretHash};
+pub use username::Username;

@@ -1,0 +1,138 @@
+//! One purge routine for every table whose rows expire.
+//!
+//! Each expiring table is a line in [`EXPIRING`]: which rows are stale, given the cut-offs of
+//! [`Retention`]. [`purge`] deletes up to `batch` of them per line and per run, in one
+//! statement each (`DELETE … WHERE key IN (SELECT key … LIMIT batch)`, the same SQL on
+//! SQLite and PostgreSQL), so a large backlog drains over several runs without long locks.
+
+use diesel::RunQueryDsl;
+
+use super::{DbConnection, StorageError};
+
+/// The cut-offs one run purges by, all in seconds since the epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub now: i64,
+    /// Spent codes and revoked families stay as long as an access token they bought may be
+    /// alive, so a late replay can still revoke what it issued.
+    pub tokens_alive_until: i64,
+    /// Security events older than this go.
+    pub events_before: i64,
+    /// Attempt counters with no failure since this go (unless still blocking).
+    pub throttles_before: i64,
+    /// Addresses a user has not signed in from since this go.
+    pub addresses_before: i64,
+}
+
+/// A table whose rows expire: rows of `table` whose `key` is among the `source_key`s of
+/// `source`'s stale rows. `stale` is the SQL condition on `source`, from the cut-offs.
+struct Expiring {
+    table: &'static str,
+    key: &'static str,
+    source: &'static str,
+    source_key: &'static str,
+    stale: fn(&Retention) -> String,
+}
+
+const STALE_FAMILY: fn(&Retention) -> String = |r| {
+    format!(
+        "absolute_expires_at <= {} OR revoked_at <= {}",
+        r.now, r.tokens_alive_until
+    )
+};
+
+/// In order: a family's tokens go before the family (ON DELETE CASCADE does it on
+/// PostgreSQL; SQLite connections may run without foreign keys).
+const EXPIRING: &[Expiring] = &[
+    Expiring {
+        table: "refresh_tokens",
+        key: "family_id",
+        source: "refresh_families",
+        source_key: "id",
+        stale: STALE_FAMILY,
+    },
+    Expiring {
+        table: "refresh_families",
+        key: "id",
+        source: "refresh_families",
+        source_key: "id",
+        stale: STALE_FAMILY,
+    },
+    Expiring {
+        table: "refresh_tokens",
+        key: "token_hash",
+        source: "refresh_tokens",
+        source_key: "token_hash",
+        stale: |r| format!("expires_at <= {}", r.now),
+    },
+    Expiring {
+        table: "revoked_access_tokens",
+        key: "jti",
+        source: "revoked_access_tokens",
+        source_key: "jti",
+        stale: |r| format!("expires_at <= {}", r.now),
+    },
+    Expiring {
+        table: "authorization_codes",
+        key: "code_hash",
+        source: "authorization_codes",
+        source_key: "code_hash",
+        stale: |r| format!("expires_at <= {}", r.tokens_alive_until),
+    },
+    Expiring {
+        table: "login_sessions",
+        key: "id",
+        source: "login_sessions",
+        source_key: "id",
+        stale: |r| format!("expires_at <= {}", r.now),
+    },
+    Expiring {
+        table: "security_events",
+        key: "id",
+        source: "security_events",
+        source_key: "id",
+        stale: |r| format!("at < {}", r.events_before),
+    },
+    Expiring {
+        table: "throttles",
+        key: "key",
+        source: "throttles",
+        source_key: "key",
+        stale: |r| {
+            format!(
+                "last_failure_at < {} AND (blocked_until IS NULL OR blocked_until <= {})",
+                r.throttles_before, r.now
+            )
+        },
+    },
+    Expiring {
+        table: "known_login_addresses",
+        key: "(user_id, ip)",
+        source: "known_login_addresses",
+        source_key: "user_id, ip",
+        stale: |r| format!("last_login_at < {}", r.addresses_before),
+    },
+];
+
+/// Deletes up to `batch` stale rows per line of [`EXPIRING`]; answers how many went.
+pub fn purge(
+    conn: &mut DbConnection,
+    retention: &Retention,
+    batch: i64,
+) -> Result<usize, StorageError> {
+    let mut purged = 0;
+    for t in EXPIRING {
+        // Only integers computed here go into the text: nothing a client sent.
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {source_key} FROM {source} WHERE {stale} LIMIT {batch})",
+            table = t.table,
+            key = t.key,
+            source = t.source,
+            source_key = t.source_key,
+            stale = (t.stale)(retention),
+        );
+        purged += diesel::sql_query(sql).execute(conn)?;
+    }
+    Ok(purged)
+}

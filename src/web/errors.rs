@@ -1,0 +1,39 @@
+//! How an [`OAuthError`] becomes an HTTP answer (RFC 6749 §5.2): a JSON body with `error`
+//! and `error_description`, `Retry-After` when the client should wait, and `WWW-Authenticate`
+//! on `invalid_client`. The cause of a server error is not shown here; the request's log
+//! line carries it (`telemetry::log_request`).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::{ErrorCode, OAuthError};
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.code == ErrorCode::InvalidClient {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
+        }
+        if self.closes_connection() {
+            response.force_close();
+        }
+        response.json(ErrorBody {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        })
+    }
+}
