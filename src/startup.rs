@@ -113,10 +113,8 @@ impl Application {
                 let opened = at_rest::open(&mut *db.connection()?, &settings.keys, &url)?;
                 opened.log();
                 let kek = opened.kek;
-                let keyring =
-                    db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, now))?;
-                let sealing_keys =
-                    db.run_blocking(|conn| SealingKeys::load(conn, kek, now))?;
+                let keyring = db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, now))?;
+                let sealing_keys = db.run_blocking(|conn| SealingKeys::load(conn, kek, now))?;
                 Ok((db, keyring, sealing_keys))
             })
             .await

@@ -41,7 +41,10 @@ pub async fn log_request(
     let path: String = req.path().chars().take(200).collect();
     let response = next.call(req).await;
     let (status, cause) = match &response {
-        Ok(res) => (res.status().as_u16(), res.response().error().and_then(cause_of)),
+        Ok(res) => (
+            res.status().as_u16(),
+            res.response().error().and_then(cause_of),
+        ),
         Err(e) => (e.as_response_error().status_code().as_u16(), cause_of(e)),
     };
     match cause {

@@ -21,8 +21,8 @@
 use std::net::IpAddr;
 
 use super::username::key_of;
-use crate::storage::security_events::{self, Event, EventKind};
 use crate::domain::Policy;
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::throttles::{self, Reservation, Reserved};
 use crate::storage::{known_addresses, DbConnection, StorageError};
 

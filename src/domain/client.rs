@@ -104,11 +104,7 @@ impl RedirectUri {
             "http" if loopback => {}
             "http" => return refuse("must use https (http only for localhost)".into()),
             scheme if scheme.contains('.') => {} // reverse-domain private-use scheme
-            _ => {
-                return refuse(
-                    "must use https, loopback http, or a reverse-domain scheme".into(),
-                )
-            }
+            _ => return refuse("must use https, loopback http, or a reverse-domain scheme".into()),
         }
         Ok(RedirectUri(raw.to_owned()))
     }

@@ -186,4 +186,3 @@ impl fmt::Display for OAuthError {
         write!(f, "{}: {}", self.code, self.description)
     }
 }
-

@@ -17,8 +17,8 @@
 use super::request::FormRequest;
 use super::{client_auth, ErrorCode, OAuthError};
 use crate::accounts::login_attempts::address_key;
-use crate::storage::security_events::{self, Event, EventKind};
 use crate::domain::Policy;
+use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::throttles::{self, Reservation, Reserved};
 use crate::storage::{DbConnection, StorageError};
 

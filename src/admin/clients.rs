@@ -1,0 +1,193 @@
+//! Clients: register, list, show, delete, rotate a secret.
+
+use serde::Serialize;
+
+use crate::domain::secret::PlainSecret;
+use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
+use crate::storage::clients::{self, Client};
+use crate::storage::security_events::EventKind;
+use crate::storage::DbConnection;
+
+use super::{admin_event, invalid, AdminError};
+
+/// What `client create` asks for, before validation.
+#[derive(Debug, Default)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    /// May introspect every client's tokens (an API).
+    pub introspect: bool,
+}
+
+/// A client as the CLI shows it: never with a secret hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    /// May introspect every client's tokens, not only its own.
+    pub introspect: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        ClientView {
+            client_id: c.id.to_string(),
+            name: c.name.clone(),
+            public: c.is_public(),
+            introspect: c.introspect,
+            redirect_uris: c.redirect_uris.iter().map(|r| r.to_string()).collect(),
+            grant_types: c.grant_types.iter().map(|g| g.to_string()).collect(),
+            scopes: c.scopes.iter().map(str::to_owned).collect(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// A newly registered client; the secret is shown this once.
+#[derive(Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// A client registration that passed every check.
+struct ValidSpec {
+    name: String,
+    redirect_uris: Vec<RedirectUri>,
+    grant_types: Vec<GrantType>,
+    scopes: ScopeSet,
+    public: bool,
+    introspect: bool,
+}
+
+fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
+    let name = spec.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return invalid("client name must be 1 to 200 printable characters");
+    }
+    let mut grant_types = Vec::new();
+    for raw in &spec.grant_types {
+        let grant: GrantType = raw.parse().or_else(|_| {
+            invalid(format!(
+                "unknown grant type `{raw}`: use authorization_code, client_credentials, password or refresh_token"
+            ))
+        })?;
+        if !grant_types.contains(&grant) {
+            grant_types.push(grant);
+        }
+    }
+    if grant_types.is_empty() {
+        grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    }
+    grant_types.sort();
+    let mut scopes = ScopeSet::default();
+    for raw in &spec.scopes {
+        scopes.extend(ScopeSet::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?);
+    }
+    let mut redirect_uris = Vec::new();
+    for raw in &spec.redirect_uris {
+        let uri = RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return invalid("the authorization_code grant needs at least one --redirect-uri");
+    }
+    if spec.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return invalid(
+            "a public client cannot use client_credentials: it has no secret to authenticate with",
+        );
+    }
+    Ok(ValidSpec {
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        public: spec.public,
+        introspect: spec.introspect,
+    })
+}
+
+pub fn create_client(
+    conn: &mut DbConnection,
+    spec: ClientSpec,
+    now: i64,
+) -> Result<CreatedClient, AdminError> {
+    let ValidSpec {
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        public,
+        introspect,
+    } = validate(spec)?;
+    let secret = (!public).then(PlainSecret::generate);
+    let client = Client {
+        id: ClientId::generate(),
+        name,
+        secret_hash: secret.as_ref().map(PlainSecret::hash),
+        redirect_uris,
+        grant_types,
+        scopes,
+        created_at: now,
+        updated_at: now,
+        introspect,
+    };
+    clients::insert(conn, &client)?;
+    admin_event(conn, EventKind::ClientRegistered, Some(&client.id), now);
+    Ok(CreatedClient {
+        client: ClientView::from(&client),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    })
+}
+
+pub fn list_clients(conn: &mut DbConnection) -> Result<Vec<ClientView>, AdminError> {
+    Ok(clients::list(conn)?.iter().map(ClientView::from).collect())
+}
+
+pub fn show_client(conn: &mut DbConnection, id: &str) -> Result<ClientView, AdminError> {
+    clients::find(conn, id)?
+        .map(|c| ClientView::from(&c))
+        .ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))
+}
+
+/// Deletes a client and ends its sessions (see `clients::delete`).
+pub fn delete_client(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), AdminError> {
+    if clients::delete(conn, id, now)? {
+        admin_event(conn, EventKind::ClientDeleted, Some(id), now);
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchClient(id.to_owned()))
+    }
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once.
+pub fn rotate_client_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+) -> Result<String, AdminError> {
+    let client = clients::find(conn, id)?.ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))?;
+    if client.is_public() {
+        return invalid(format!(
+            "client `{id}` is public and has no secret to rotate"
+        ));
+    }
+    let secret = PlainSecret::generate();
+    if !clients::set_secret(conn, id, &secret.hash(), now)? {
+        return Err(AdminError::NoSuchClient(id.to_owned()));
+    }
+    admin_event(conn, EventKind::ClientSecretRotated, Some(id), now);
+    Ok(secret.expose().to_owned())
+}
