@@ -55,7 +55,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
-use crate::clock::Clock;
+use crate::domain::clock::Clock;
 
 /// How a resource server checks tokens.
 #[derive(Debug, Clone)]

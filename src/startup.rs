@@ -16,6 +16,7 @@ use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
 use crate::oauth::client_throttle::ClientGuard;
+use crate::oauth::discovery::Discovery;
 use crate::oauth::issuer::Minter;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
@@ -199,6 +200,11 @@ impl Application {
             },
             client_guard,
         });
+        let discovery = web::Data::new(Discovery::new(
+            state.db.clone(),
+            state.clock.clone(),
+            issuer.clone(),
+        ));
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
         let body_read_timeout = BodyReadTimeout(read_timeout);
@@ -208,6 +214,7 @@ impl Application {
                 .wrap(crate::web::headers::defaults())
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
+                .app_data(discovery.clone())
                 .app_data(body_limit)
                 .app_data(body_read_timeout)
                 .app_data(forwarded)

@@ -7,10 +7,10 @@
 use serde::Serialize;
 
 use super::totp::TotpSecret;
+use crate::domain::secret::{random_id, SecretHash};
 use crate::storage::accounts::User;
 use crate::storage::{two_factor, DbConnection, StorageError};
 use crate::tokens::sealing::{SealingKeys, Unsealed};
-use crate::tokens::secret::{random_id, SecretHash};
 
 pub const RECOVERY_CODES: usize = 10;
 /// The issuer authenticator apps show next to the account.

@@ -26,7 +26,7 @@ pub fn list_events(
                 None => accounts::find_user(conn, given)?,
             };
             if let Some(user) = found {
-                let key = crate::accounts::username::key_of(&user.username);
+                let key = crate::domain::username::key_of(&user.username);
                 actors.extend([user.id, user.username, key]);
             }
             actors.sort();

@@ -28,8 +28,8 @@ use super::registrar::{DbRegistrar, Rejection, SharedConn};
 use super::request::FormRequest;
 use super::sessions::{self, SessionPolicy, Started};
 use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use crate::domain::secret::SecretHash;
 use crate::storage::{authorization_codes, DbConnection, StorageError};
-use crate::tokens::secret::SecretHash;
 
 struct CodeEndpoint<'a> {
     registrar: &'a DbRegistrar<'a>,

@@ -8,10 +8,10 @@ use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
 use super::registrar::{DbRegistrar, SharedConn};
+use crate::domain::secret::{PlainSecret, SecretHash};
 use crate::storage::authorization_codes::{self, Exchange, NewCode, StoredCode};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::StorageError;
-use crate::tokens::secret::{PlainSecret, SecretHash};
 
 /// Why a code was not exchanged.
 #[derive(Debug)]

@@ -3,9 +3,9 @@
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, OAuthError};
+use crate::domain::secret::SecretHash;
 use crate::storage::clients::Client;
 use crate::storage::DbConnection;
-use crate::tokens::secret::SecretHash;
 
 /// The credentials a request presents: exactly one method, or a bare `client_id` for a
 /// public client.

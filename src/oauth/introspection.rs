@@ -11,11 +11,11 @@ use serde::Serialize;
 use super::issuer::Minter;
 use super::request::FormRequest;
 use super::{client_auth, OAuthError};
+use crate::domain::secret::SecretHash;
 use crate::storage::clients::{self, TokenRef};
 use crate::storage::refresh_tokens;
 use crate::storage::DbConnection;
 use crate::tokens::jwt;
-use crate::tokens::secret::SecretHash;
 
 /// The answer: only `active: false` for anything not active (RFC 7662 §2.2).
 #[derive(Debug, Serialize, Default)]

@@ -8,9 +8,9 @@ use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenT
 use serde::Serialize;
 
 use super::ScopeSet;
+use crate::domain::secret::random_id;
 use crate::tokens::jwt::{self, AccessTokenClaims, SigningError};
 use crate::tokens::keys::Keyring;
-use crate::tokens::secret::random_id;
 
 /// Everything needed to mint access tokens; shared by every request.
 pub struct Minter {

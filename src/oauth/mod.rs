@@ -7,6 +7,7 @@ pub mod authorizer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod client_throttle;
+pub mod discovery;
 pub mod introspection;
 pub mod issuer;
 pub mod password_grant;

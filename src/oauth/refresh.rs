@@ -9,10 +9,10 @@ use super::issuer::{Minter, TokenResponse, UserGrant};
 use super::request::FormRequest;
 use super::sessions::SessionPolicy;
 use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use crate::domain::secret::{PlainSecret, SecretHash};
 use crate::storage::refresh_tokens::{self, Rotation, RotationPolicy};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{accounts, DbConnection};
-use crate::tokens::secret::{PlainSecret, SecretHash};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")

@@ -4,11 +4,11 @@ use super::introspection::looks_like_jwt;
 use super::issuer::Minter;
 use super::request::FormRequest;
 use super::{client_auth, ErrorCode, OAuthError};
+use crate::domain::secret::SecretHash;
 use crate::storage::refresh_tokens;
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::DbConnection;
 use crate::tokens::jwt;
-use crate::tokens::secret::SecretHash;
 
 fn not_yours() -> OAuthError {
     OAuthError::new(

@@ -3,11 +3,11 @@
 
 use super::issuer::{Minter, TokenResponse, UserGrant};
 use super::{GrantType, OAuthError, ScopeSet};
+use crate::domain::secret::{random_id, PlainSecret};
 use crate::storage::accounts;
 use crate::storage::clients::Client;
 use crate::storage::refresh_tokens::{self, NewSession};
 use crate::storage::DbConnection;
-use crate::tokens::secret::{random_id, PlainSecret};
 
 /// Refresh-token lifetimes and the reuse grace window, from configuration.
 #[derive(Debug, Clone)]

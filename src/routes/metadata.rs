@@ -8,9 +8,8 @@ use super::{AUTHORIZE_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKE
 const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
 /// Public clients authenticate with their `client_id` alone (RFC 8414 §2: "none").
 const TOKEN_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
-use crate::oauth::OAuthError;
-use crate::startup::AppState;
-use crate::storage::clients;
+use crate::domain::OAuthError;
+use crate::oauth::discovery::Discovery;
 
 #[derive(Serialize)]
 struct Metadata<'a> {
@@ -29,9 +28,9 @@ struct Metadata<'a> {
     scopes_supported: Vec<String>,
 }
 
-pub async fn metadata(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
-    let scopes = state.db.run(clients::all_scopes).await?;
-    let issuer = &state.minter.issuer;
+pub async fn metadata(discovery: web::Data<Discovery>) -> Result<HttpResponse, OAuthError> {
+    let scopes = discovery.scopes_supported().await?;
+    let issuer = discovery.issuer();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=60"))
         .json(Metadata {

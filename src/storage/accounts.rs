@@ -4,8 +4,8 @@ use diesel::prelude::*;
 
 use super::schema::{roles, user_roles, users};
 use super::{DbConnection, StorageError};
-use crate::accounts::username::{self, Username};
-use crate::oauth::ScopeSet;
+use crate::domain::username::{self, Username};
+use crate::domain::ScopeSet;
 
 /// A user as the flows see it. `username` is the name as first typed (for display); the
 /// matching key lives only in the table (see [`find_user_by_username`]).

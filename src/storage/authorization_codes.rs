@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::refresh_tokens;
 use super::schema::authorization_codes;
 use super::{DbConnection, StorageError};
-use crate::tokens::secret::SecretHash;
+use crate::domain::secret::SecretHash;
 
 /// A code as issued at the authorization endpoint.
 #[derive(Debug, Clone)]

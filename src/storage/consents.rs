@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::consents;
 use super::{DbConnection, StorageError};
-use crate::oauth::ScopeSet;
+use crate::domain::ScopeSet;
 
 /// The scopes `user_id` has approved for `client_id`, if any.
 pub fn find(

@@ -56,7 +56,7 @@ pub fn create_private_file(path: &Path, contents: &[u8]) -> io::Result<bool> {
         .unwrap_or_default();
     let temporary = path.with_file_name(format!(
         ".{name}.{}.tmp",
-        crate::tokens::secret::random_id(6)
+        crate::domain::secret::random_id(6)
     ));
     let result = (|| {
         let mut file = open_options().open(&temporary)?;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConnection, StorageError};
-use crate::tokens::secret::SecretHash;
+use crate::domain::secret::SecretHash;
 
 /// A stored refresh token with its family's state.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{recovery_codes, totp_credentials};
 use super::{DbConnection, StorageError};
-use crate::tokens::secret::SecretHash;
+use crate::domain::secret::SecretHash;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredTotp {

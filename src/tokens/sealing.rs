@@ -16,10 +16,10 @@ use base64::Engine;
 use rand::rngs::OsRng;
 use rand::TryRngCore;
 
+use crate::domain::secret::random_id;
 use crate::storage::sealing_keys::{self, StoredSealingKey};
 use crate::storage::{DbConnection, StorageError};
 use crate::tokens::kek::{KeyEncryptionKey, KeyKind};
-use crate::tokens::secret::random_id;
 
 const KEY_LEN: usize = 32;
 

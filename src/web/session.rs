@@ -14,9 +14,9 @@ use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::domain::secret::random_id;
 use crate::storage::{Database, StorageError};
 use crate::tokens::sealing::{SealingKeys, Unsealed};
-use crate::tokens::secret::random_id;
 
 pub const COOKIE_NAME: &str = "gatehouse_session";
 /// How long after signing in account-security changes need no new sign-in.
