@@ -11,7 +11,8 @@ use gatehouse::admin::{self, ClientSpec};
 use gatehouse::resource::{TokenVerifier, Verification};
 use gatehouse::settings::Settings;
 use gatehouse::startup::{pool_options, Application};
-use gatehouse::storage::{unix_now, Database};
+use gatehouse::domain::Clock;
+use gatehouse::storage::Database;
 
 /// Starts gatehouse on its own thread; answers its issuer URL and the database URL.
 fn start_gatehouse(dir: &std::path::Path) -> (String, Settings) {
@@ -48,7 +49,7 @@ fn verify(c: &mut Criterion) {
         scopes: vec!["books:read".into()],
         ..ClientSpec::default()
     };
-    let created = admin::create_client(&mut conn, spec, unix_now()).unwrap();
+    let created = admin::create_client(&mut conn, spec, Clock::default().now()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
