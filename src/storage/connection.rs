@@ -66,10 +66,6 @@ impl DatabaseUrl {
             "unsupported database URL scheme `{scheme}`: use sqlite://PATH, sqlite::memory: or postgres://USER:PASS@HOST:PORT/DB"
         )))
     }
-
-    pub fn is_sqlite(&self) -> bool {
-        !matches!(self, DatabaseUrl::Postgres(_))
-    }
 }
 
 /// Opens connections for r2d2 (and for one-shot commands), applying SQLite's
