@@ -8,10 +8,10 @@ use std::sync::mpsc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::admin::{self, ClientSpec};
+use gatehouse::domain::Clock;
 use gatehouse::resource::{TokenVerifier, Verification};
 use gatehouse::settings::Settings;
 use gatehouse::startup::{pool_options, Application};
-use gatehouse::domain::Clock;
 use gatehouse::storage::Database;
 
 /// Starts gatehouse on its own thread; answers its issuer URL and the database URL.
