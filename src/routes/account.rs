@@ -7,8 +7,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use qrcode::render::svg;
 use qrcode::QrCode;
 
-use super::authorize::{logged_in_user, refused, storage_failed};
-use super::login::{form_session, ACCOUNT_NAME, LOGIN_PATH, SECOND_FACTOR_PATH};
 use crate::accounts::totp::TotpSecret;
 use crate::accounts::two_factor::{self, ISSUER_LABEL};
 use crate::oauth::authorization::Refusal;
@@ -18,10 +16,12 @@ use crate::startup::AppState;
 use crate::storage::accounts::User;
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::two_factor as stored_factor;
+use crate::web::csrf::form_session;
+use crate::web::flow::{logged_in_user, refused, storage_failed};
 use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
+use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
 use crate::web::session::Session;
 
-pub const ACCOUNT_PATH: &str = "/account/security";
 /// What the login page says when a change needs a fresh sign-in.
 const REAUTHENTICATE: &str = "To change your security settings, confirm it is you: sign in again.";
 

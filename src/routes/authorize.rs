@@ -8,11 +8,10 @@ use crate::oauth::authorization::{self, Asked, Decision, Owner, Refusal};
 use crate::oauth::request::FormRequest;
 use crate::startup::AppState;
 use crate::storage::accounts::User;
-use crate::storage::{accounts, consents, login_sessions, DbConnection, StorageError};
+use crate::storage::{accounts, consents};
+use crate::web::flow::{logged_in_user, refused};
 use crate::web::pages::{self, ConsentPage, LoginPage, ScopeLine, TotpPage};
-use crate::web::session::Session;
-
-pub const AUTHORIZE_PATH: &str = "/authorize";
+use crate::web::paths::{CONSENT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
 
 /// Where the browser stands.
 enum Step {
@@ -79,7 +78,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             response,
             &LoginPage {
                 client_name: &asked.client.name,
-                action: &action(super::login::LOGIN_PATH),
+                action: &action(LOGIN_PATH),
                 csrf_token: &session.csrf,
                 username: "",
                 error: None,
@@ -89,7 +88,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             response,
             &TotpPage {
                 client_name: &asked.client.name,
-                action: &action(super::login::SECOND_FACTOR_PATH),
+                action: &action(SECOND_FACTOR_PATH),
                 csrf_token: &session.csrf,
                 error: None,
             },
@@ -100,42 +99,12 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
                 client_name: &asked.client.name,
                 username: &user.username,
                 scopes: scope_lines(&state, &asked),
-                action: &action(super::consent::CONSENT_PATH),
+                action: &action(CONSENT_PATH),
                 csrf_token: &session.csrf,
             },
         ),
         Err(refusal) => refused(refusal),
     }
-}
-
-/// The user a session is logged in as, if its `login_sessions` row is still there.
-pub fn logged_in_user(
-    conn: &mut DbConnection,
-    session: &Session,
-    now: i64,
-) -> Result<Option<User>, Refusal> {
-    let Some(uid) = &session.uid else {
-        return Ok(None);
-    };
-    let user = login_sessions::find_user(conn, &session.sid, now).map_err(Refusal::Storage)?;
-    Ok(user.filter(|u| &u.id == uid))
-}
-
-/// What the user or the client is told when the request goes no further.
-pub fn refused(refusal: Refusal) -> HttpResponse {
-    match refusal {
-        Refusal::Page(message) => pages::error(StatusCode::BAD_REQUEST, message),
-        Refusal::Redirect(url) => pages::redirect(url.as_str()).finish(),
-        Refusal::Storage(e) => storage_failed(&e),
-    }
-}
-
-pub fn storage_failed(e: &StorageError) -> HttpResponse {
-    tracing::error!(error = %e, "storage failed during a browser flow");
-    pages::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The service is having trouble right now. Please try again in a moment.",
-    )
 }
 
 /// The consent page's lines: each scope that will really be granted, described.

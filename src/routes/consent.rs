@@ -4,16 +4,15 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::authorize::{logged_in_user, refused, AUTHORIZE_PATH};
-use super::login::Posted;
 use crate::oauth::authorization::{self, Decision, Owner, Refusal};
 use crate::oauth::request::FormRequest;
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::{accounts, consents};
+use crate::web::csrf::Posted;
+use crate::web::flow::{logged_in_user, refused};
 use crate::web::pages;
-
-pub const CONSENT_PATH: &str = "/consent";
+use crate::web::paths::AUTHORIZE_PATH;
 
 enum Answer {
     Back(String),

@@ -5,10 +5,8 @@
 //! `/authorize` with the same request, which now shows the consent page.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::account::ACCOUNT_PATH;
-use super::authorize::{refused, storage_failed, AUTHORIZE_PATH};
 use crate::accounts::login::{CodeOutcome, LoginContext, PasswordOutcome};
 use crate::accounts::login_attempts::LoginKeys;
 use crate::accounts::password::Busy;
@@ -17,12 +15,13 @@ use crate::oauth::request::{client_ip, FormRequest};
 use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::{login_sessions, DbConnection, StorageError};
+use crate::web::csrf::{form_session, Posted};
+use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
+use crate::web::paths::{
+    ACCOUNT_NAME, ACCOUNT_PATH, AUTHORIZE_PATH, LOGIN_PATH, SECOND_FACTOR_PATH,
+};
 use crate::web::session::Session;
-
-pub const LOGIN_PATH: &str = "/login";
-pub const LOGOUT_PATH: &str = "/logout";
-pub const SECOND_FACTOR_PATH: &str = "/login/totp";
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
 const BAD_LOGIN: &str = "Incorrect username or password.";
@@ -294,9 +293,6 @@ impl Destination {
     }
 }
 
-/// The login page's "to continue to …" when signing in to one's own account.
-pub const ACCOUNT_NAME: &str = "your gatehouse account";
-
 enum SecondFactor {
     Right(Session),
     Wrong,
@@ -333,88 +329,4 @@ pub async fn logout(
             is_error: false,
         },
     )
-}
-
-/// Why a posted form is not acted on.
-#[derive(Debug)]
-pub enum FormRefused {
-    /// Not a well-formed form post, or the authorization request in its URL is malformed.
-    Malformed(OAuthError),
-    /// No session cookie that opens: expired, blocked, or from elsewhere.
-    NoSession,
-    /// The CSRF token is missing or is not this session's.
-    Csrf,
-}
-
-impl FormRefused {
-    pub fn page(self) -> HttpResponse {
-        match self {
-            FormRefused::Malformed(e) => {
-                let mut page = pages::error(e.status_code(), &e.description);
-                if e.closes_connection() {
-                    page.head_mut()
-                        .set_connection_type(actix_web::http::ConnectionType::Close);
-                }
-                page
-            }
-            FormRefused::NoSession => pages::error(
-                StatusCode::FORBIDDEN,
-                "Your session has expired or cookies are blocked. Go back to the application and start again.",
-            ),
-            FormRefused::Csrf => pages::error(
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from this site. Go back to the application and start again.",
-            ),
-        }
-    }
-}
-
-/// A posted form with its session and a matching CSRF token.
-pub async fn form_session(
-    req: &HttpRequest,
-    state: &AppState,
-    form: Result<FormRequest, OAuthError>,
-    now: i64,
-) -> Result<(FormRequest, Session), FormRefused> {
-    let form = form.map_err(FormRefused::Malformed)?;
-    let session = state
-        .browser
-        .read(req, &state.db, now)
-        .await
-        .ok_or(FormRefused::NoSession)?;
-    if !session.csrf_matches(form.param("csrf_token")) {
-        return Err(FormRefused::Csrf);
-    }
-    Ok((form, session))
-}
-
-/// A form posted from a page of the flow, checked: its session, its CSRF token, and the
-/// authorization request carried in its `action` URL.
-pub struct Posted {
-    pub form: FormRequest,
-    pub request: FormRequest,
-    pub session: Session,
-    /// The authorization request as it came, to send the browser on with.
-    pub query: String,
-    pub now: i64,
-}
-
-impl Posted {
-    pub async fn read(
-        req: &HttpRequest,
-        state: &AppState,
-        form: Result<FormRequest, OAuthError>,
-    ) -> Result<Posted, FormRefused> {
-        let now = state.clock.now();
-        let query = req.query_string().to_owned();
-        let request = FormRequest::parse(query.as_bytes(), None).map_err(FormRefused::Malformed)?;
-        let (form, session) = form_session(req, state, form, now).await?;
-        Ok(Posted {
-            form,
-            request,
-            session,
-            query,
-            now,
-        })
-    }
 }

@@ -13,7 +13,8 @@ use actix_web::{web, HttpResponse};
 
 use crate::oauth::OAuthError;
 
-pub use authorize::AUTHORIZE_PATH;
+pub use crate::web::paths::AUTHORIZE_PATH;
+use crate::web::paths::{ACCOUNT_PATH, CONSENT_PATH, LOGIN_PATH, LOGOUT_PATH, SECOND_FACTOR_PATH};
 
 pub const TOKEN_PATH: &str = "/token";
 pub const INTROSPECTION_PATH: &str = "/introspect";
@@ -45,15 +46,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(only("POST"))),
     )
     .route(AUTHORIZE_PATH, web::get().to(authorize::authorize))
-    .route(login::LOGIN_PATH, web::post().to(login::login))
-    .route(
-        login::SECOND_FACTOR_PATH,
-        web::post().to(login::second_factor),
-    )
-    .route(consent::CONSENT_PATH, web::post().to(consent::consent))
-    .route(login::LOGOUT_PATH, web::post().to(login::logout))
-    .route(account::ACCOUNT_PATH, web::get().to(account::show))
-    .route(account::ACCOUNT_PATH, web::post().to(account::confirm))
+    .route(LOGIN_PATH, web::post().to(login::login))
+    .route(SECOND_FACTOR_PATH, web::post().to(login::second_factor))
+    .route(CONSENT_PATH, web::post().to(consent::consent))
+    .route(LOGOUT_PATH, web::post().to(login::logout))
+    .route(ACCOUNT_PATH, web::get().to(account::show))
+    .route(ACCOUNT_PATH, web::post().to(account::confirm))
     .route(METADATA_PATH, web::get().to(metadata::metadata))
     .route(JWKS_PATH, web::get().to(jwks::jwks))
     .route("/healthz", web::get().to(health::healthz))

@@ -1,0 +1,11 @@
+//! The browser pages' URLs, which the pages link to one another (SPEC.md names them).
+
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const LOGIN_PATH: &str = "/login";
+pub const LOGOUT_PATH: &str = "/logout";
+pub const SECOND_FACTOR_PATH: &str = "/login/totp";
+pub const CONSENT_PATH: &str = "/consent";
+pub const ACCOUNT_PATH: &str = "/account/security";
+
+/// The login page's "to continue to …" when signing in to one's own account.
+pub const ACCOUNT_NAME: &str = "your gatehouse account";
