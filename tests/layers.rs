@@ -24,6 +24,70 @@ const LAYERS: &[(&str, u32)] = &[
     ("cli", 9),
 ];
 
+/// Imports that still break the rules, each until the step of issue 11 that removes it
+/// (ARCHITECTURE.md, "Not yet true"). The tests fail on any import not listed here, and on a
+/// listed one that is gone, so the list only shrinks.
+const KNOWN: &[&str] = &[
+    // The wide AppState still lives in startup; focused web::Data values replace it.
+    "src/routes/authorize.rs imports startup",
+    "src/routes/account.rs imports startup",
+    "src/routes/consent.rs imports startup",
+    "src/routes/token.rs imports startup",
+    "src/routes/login.rs imports startup",
+    "src/web/csrf.rs imports startup",
+    "src/oauth/password_grant.rs imports startup",
+    // The browser routes still run storage closures; the authorization service takes them.
+    "src/routes/authorize.rs imports storage",
+    "src/routes/authorize.rs imports storage::accounts",
+    "src/routes/account.rs imports storage::accounts",
+    "src/routes/account.rs imports storage::security_events",
+    "src/routes/account.rs imports storage::two_factor",
+    "src/routes/consent.rs imports storage",
+    "src/routes/token.rs imports storage",
+    "src/routes/login.rs imports storage",
+    // The verified-claims cache lives in the keyring; it moves with the shared claims type.
+    "tokens::jwt -> tokens::keys -> tokens::jwt",
+    "tokens::keys -> tokens::jwt -> tokens::keys",
+];
+
+/// Fails with the findings not in [`KNOWN`], and with the known ones no longer found.
+fn assert_only_known(what: &str, found: Vec<String>) {
+    let relative: Vec<String> = found
+        .iter()
+        .map(|f| f.replace(concat!(env!("CARGO_MANIFEST_DIR"), "/"), ""))
+        .collect();
+    let new: Vec<&String> = relative
+        .iter()
+        .filter(|f| !KNOWN.contains(&f.as_str()))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "{what}:\n{}",
+        new.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn every_known_exception_still_exists() {
+    let sources = sources();
+    let mut found = Vec::new();
+    found.extend(layer_violations(&sources));
+    found.extend(route_violations(&sources));
+    found.extend(cycles(&sources));
+    let found: Vec<String> = found
+        .iter()
+        .map(|f| f.replace(concat!(env!("CARGO_MANIFEST_DIR"), "/"), ""))
+        .collect();
+    let gone: Vec<&&str> = KNOWN
+        .iter()
+        .filter(|k| !found.iter().any(|f| f == *k))
+        .collect();
+    assert!(gone.is_empty(), "fixed, so take them off KNOWN: {gone:?}");
+}
+
 fn layer(module: &str) -> Option<u32> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
 }
@@ -131,11 +195,15 @@ fn references(source: &Source) -> BTreeSet<Vec<String>> {
 
 #[test]
 fn no_module_imports_from_a_layer_above_it() {
+    assert_only_known("imports against the layering", layer_violations(&sources()));
+}
+
+fn layer_violations(sources: &[Source]) -> Vec<String> {
     let mut wrong = Vec::new();
-    for source in sources() {
+    for source in sources {
         let own = &source.module[0];
         let own_layer = layer(own).unwrap_or_else(|| panic!("{own} has no layer in LAYERS"));
-        for r in references(&source) {
+        for r in references(source) {
             let target = &r[0];
             if target == own {
                 continue;
@@ -150,18 +218,21 @@ fn no_module_imports_from_a_layer_above_it() {
             }
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "imports against the layering:\n{}",
-        wrong.join("\n")
-    );
+    wrong
 }
 
 #[test]
 fn routes_import_neither_storage_nor_each_other() {
+    assert_only_known(
+        "routes reaching sideways or down",
+        route_violations(&sources()),
+    );
+}
+
+fn route_violations(sources: &[Source]) -> Vec<String> {
     let mut wrong = Vec::new();
-    for source in sources().into_iter().filter(|s| s.module[0] == "routes") {
-        for r in references(&source) {
+    for source in sources.iter().filter(|s| s.module[0] == "routes") {
+        for r in references(source) {
             let into_storage = r[0] == "storage";
             let into_other_route = r[0] == "routes"
                 && r.len() > 1
@@ -176,19 +247,19 @@ fn routes_import_neither_storage_nor_each_other() {
             }
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "routes reaching sideways or down:\n{}",
-        wrong.join("\n")
-    );
+    wrong
 }
 
 #[test]
 fn modules_within_a_layer_import_each_other_without_cycles() {
+    assert_only_known("import cycles", cycles(&sources()));
+}
+
+fn cycles(sources: &[Source]) -> Vec<String> {
     // module -> the sibling modules (same top-level module) it names
     let mut graph: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
-    for source in sources().into_iter().filter(|s| s.module.len() == 2) {
-        let siblings = references(&source)
+    for source in sources.iter().filter(|s| s.module.len() == 2) {
+        let siblings = references(source)
             .into_iter()
             .filter(|r| r.len() == 2 && r[0] == source.module[0] && r != &source.module)
             .collect();
@@ -211,5 +282,5 @@ fn modules_within_a_layer_import_each_other_without_cycles() {
             }
         }
     }
-    assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
+    cycles
 }

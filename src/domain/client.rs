@@ -167,6 +167,21 @@ impl Client {
     }
 }
 
+/// Whether `client` (as loaded; `None` if unknown) is authenticated by `secret`: a
+/// confidential client by its secret, compared in constant time; a public client by
+/// presenting none. An unknown client costs the same hashing as a known one.
+pub fn admits(client: Option<&Client>, secret: Option<&[u8]>) -> bool {
+    match (client.map(|c| &c.secret_hash), secret) {
+        (Some(Some(hash)), Some(presented)) => hash.verify(presented),
+        (Some(None), None) => true,
+        (None, presented) => {
+            std::hint::black_box(presented.map(SecretHash::of));
+            false
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

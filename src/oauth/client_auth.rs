@@ -3,7 +3,6 @@
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, OAuthError};
-use crate::domain::secret::SecretHash;
 use crate::storage::clients::Client;
 use crate::storage::DbConnection;
 
@@ -61,21 +60,6 @@ pub fn authenticate(
             Some(Rejection::Storage(e)) => e.into(),
             _ => OAuthError::invalid_client("client authentication failed"),
         }),
-    }
-}
-
-/// Whether `client` (as loaded; `None` if unknown) is authenticated by `secret`: a
-/// confidential client by its secret, compared in constant time; a public client by
-/// presenting none. An unknown client costs the same hashing as a known one.
-pub fn admits(client: Option<&Client>, secret: Option<&[u8]>) -> bool {
-    match (client.map(|c| &c.secret_hash), secret) {
-        (Some(Some(hash)), Some(presented)) => hash.verify(presented),
-        (Some(None), None) => true,
-        (None, presented) => {
-            std::hint::black_box(presented.map(SecretHash::of));
-            false
-        }
-        _ => false,
     }
 }
 

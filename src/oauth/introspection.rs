@@ -109,7 +109,8 @@ fn introspect_access_token(
         client_id: &claims.client_id,
     };
     let found = clients::find_with_token_state(conn, creds.client_id, &token_ref, now)?;
-    let admitted = client_auth::admits(found.as_ref().map(|(c, _)| c), Some(secret.as_bytes()));
+    let admitted =
+        crate::domain::client::admits(found.as_ref().map(|(c, _)| c), Some(secret.as_bytes()));
     let Some((asking, state)) = found.filter(|_| admitted) else {
         return Err(OAuthError::invalid_client("client authentication failed"));
     };

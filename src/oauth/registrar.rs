@@ -188,7 +188,7 @@ impl Registrar for DbRegistrar<'_> {
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
         let client = self.load(client_id)?;
         match client {
-            _ if !super::client_auth::admits(client.as_ref(), passphrase) => {
+            _ if !crate::domain::client::admits(client.as_ref(), passphrase) => {
                 Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))
             }
             Some(client) if self.grant.is_some_and(|g| !client.allows_grant(g)) => Err(self
