@@ -8,8 +8,6 @@ pub mod cli;
 pub mod clock;
 pub mod console;
 pub mod oauth;
-#[cfg(feature = "resource")]
-pub mod resource;
 pub mod routes;
 pub mod settings;
 pub mod startup;
