@@ -1,4 +1,4 @@
-//! `gatehouse::resource`: validations per second on a warm cache, the cost an API pays per
+//! `gatehouse_resource`: validations per second on a warm cache, the cost an API pays per
 //! request. A real gatehouse (in this process, on a temporary SQLite database) issues the
 //! token and serves the metadata and JWKS; the loop then only verifies.
 //!
@@ -9,10 +9,10 @@ use std::sync::mpsc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::admin::{self, ClientSpec};
 use gatehouse::domain::Clock;
-use gatehouse::resource::{TokenVerifier, Verification};
 use gatehouse::settings::Settings;
 use gatehouse::startup::{pool_options, Application};
 use gatehouse::storage::Database;
+use gatehouse_resource::{TokenVerifier, Verification};
 
 /// Starts gatehouse on its own thread; answers its issuer URL and the database URL.
 fn start_gatehouse(dir: &std::path::Path) -> (String, Settings) {

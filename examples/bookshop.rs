@@ -9,7 +9,7 @@
 //! No token: 401. A token without the route's scope: 403 with `insufficient_scope`. Run
 //! gatehouse, then (README, "Quick start: protecting an API"):
 //!
-//!   cargo run --example bookshop --features resource
+//!   cargo run --example bookshop
 //!
 //! Environment: GATEHOUSE_ISSUER (default http://127.0.0.1:8080), BOOKSHOP_LISTEN (default
 //! 127.0.0.1:8081).
@@ -17,7 +17,7 @@
 use std::sync::Mutex;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use gatehouse::resource::{Caller, RequireScope, TokenVerifier, Verification};
+use gatehouse_resource::{Caller, RequireScope, TokenVerifier, Verification};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]

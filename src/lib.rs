@@ -9,8 +9,6 @@ pub mod console;
 pub mod domain;
 pub use domain::clock; // TRANSITION
 pub mod oauth;
-#[cfg(feature = "resource")]
-pub mod resource;
 pub mod routes;
 pub mod settings;
 pub mod startup;

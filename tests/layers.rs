@@ -17,7 +17,6 @@ const LAYERS: &[(&str, u32)] = &[
     ("oauth", 5),
     ("admin", 5),
     ("telemetry", 6),
-    ("resource", 6),
     ("web", 6),
     ("routes", 7),
     ("startup", 8),
@@ -45,9 +44,6 @@ const KNOWN: &[&str] = &[
     "src/routes/consent.rs imports storage",
     "src/routes/token.rs imports storage",
     "src/routes/login.rs imports storage",
-    // The verified-claims cache lives in the keyring; it moves with the shared claims type.
-    "tokens::jwt -> tokens::keys -> tokens::jwt",
-    "tokens::keys -> tokens::jwt -> tokens::keys",
 ];
 
 /// Fails with the findings not in [`KNOWN`], and with the known ones no longer found.

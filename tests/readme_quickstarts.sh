@@ -7,7 +7,7 @@
 # more, so they neither depend on nor collide with each other. Before running, the text is
 # changed only so:
 #   - `cargo run --release --` becomes $README_GATEHOUSE (default target/debug/gatehouse, which
-#     `cargo test` has built), and `cargo run --example bookshop --features resource`
+#     `cargo test` has built), and `cargo run --example bookshop`
 #     becomes $README_BOOKSHOP (default target/debug/examples/bookshop, built here if missing);
 #   - 127.0.0.1:8080 and 127.0.0.1:8081 become free ports, so a running server is no bother.
 # Block variants:
@@ -23,7 +23,7 @@ readme=${1:-README.md}
 README_GATEHOUSE=$(realpath "${README_GATEHOUSE:-target/debug/gatehouse}")
 README_BOOKSHOP=${README_BOOKSHOP:-target/debug/examples/bookshop}
 if [ ! -x "$README_BOOKSHOP" ]; then
-  cargo build --quiet --example bookshop --features resource
+  cargo build --quiet --example bookshop
 fi
 README_BOOKSHOP=$(realpath "$README_BOOKSHOP")
 export README_GATEHOUSE README_BOOKSHOP
@@ -80,7 +80,7 @@ script_for() {
       kind=$(basename "$n".quickstart* | sed 's/.*\.//')
       echo "printf '\\n--- README: %s (%s)\\n' '$section' '$(basename "$n")' >&2"
       sed -e 's/cargo run --release --/"$README_GATEHOUSE"/g' \
-          -e 's/cargo run --example bookshop --features resource/"$README_BOOKSHOP"/g' \
+          -e 's/cargo run --example bookshop/"$README_BOOKSHOP"/g' \
           -e 's/127\.0\.0\.1:8080/127.0.0.1:$README_PORT/g' \
           -e 's/127\.0\.0\.1:8081/127.0.0.1:$README_BOOKSHOP_PORT/g' \
           "$n".quickstart* > "$n.sh"

@@ -4,34 +4,14 @@ use std::cell::RefCell;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use gatehouse_resource::ecdsa;
 use jsonwebtoken::crypto::JwtSigner;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use serde::{Deserialize, Serialize};
 
-use super::ecdsa;
 use super::keys::SigningKey;
 
-/// The claims of an access token (RFC 9068 §2.2).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccessTokenClaims {
-    pub iss: String,
-    /// The user's id, or the client id for client credentials.
-    pub sub: String,
-    pub aud: String,
-    pub client_id: String,
-    pub scope: String,
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
-    /// The refresh-token family (session) the token belongs to, so introspection can tell
-    /// a revoked session with one indexed lookup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    /// The user's roles when the token was issued, for APIs that decide by role as well as
-    /// by scope. Absent for client credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-}
+use gatehouse_resource::claims::is_access_token_typ;
+pub use gatehouse_resource::claims::AccessTokenClaims;
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing the access token failed: {0}")]
@@ -97,9 +77,12 @@ pub fn verify(
     let Ok(header) = jsonwebtoken::decode_header(token) else {
         return Ok(None);
     };
-    let (Some(kid), Some("at+jwt")) = (header.kid.as_deref(), header.typ.as_deref()) else {
+    let Some(kid) = header.kid.as_deref() else {
         return Ok(None);
     };
+    if !is_access_token_typ(header.typ.as_deref()) {
+        return Ok(None);
+    }
     if header.alg != Algorithm::ES256 {
         return Ok(None);
     }

@@ -16,10 +16,10 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::jwt::AccessTokenClaims;
 use super::kek::{KeyEncryptionKey, KeyKind};
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::{DbConnection, StorageError};
+use gatehouse_resource::claims::AccessTokenClaims;
 
 pub const ALGORITHM: &str = "ES256";
 

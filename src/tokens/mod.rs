@@ -2,7 +2,6 @@
 //! key-encryption key that wraps every key kept in the database.
 
 pub mod at_rest;
-pub mod ecdsa;
 pub mod jwt;
 pub mod kek;
 pub mod keys;

@@ -1,4 +1,4 @@
-//! `gatehouse::resource` against gatehouse running for real, through the bookshop example:
+//! `gatehouse_resource` against gatehouse running for real, through the bookshop example:
 //! 401 and 403 as RFC 6750 wants them, and every way a token can be wrong.
 
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gatehouse::resource::{IntrospectionClient, TokenVerifier, Verification};
+use gatehouse_resource::{IntrospectionClient, TokenVerifier, Verification};
 use serde_json::{json, Value};
 
 use crate::bookshop;

@@ -67,7 +67,7 @@ on_both_backends! {
         assert_eq!(app.introspect(&api, &token).await["active"], true, "the original stays active");
 
         let shop = Bookshop::start(&app, |_| {}).await;
-        assert!(shop.verifier.verify(&twin).await.is_err(), "gatehouse::resource refuses the twin");
+        assert!(shop.verifier.verify(&twin).await.is_err(), "gatehouse_resource refuses the twin");
         assert_eq!(shop.get(Some(&twin)).await.status(), 401);
         assert_eq!(shop.get(Some(&token)).await.status(), 200);
 

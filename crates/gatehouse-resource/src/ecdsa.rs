@@ -4,7 +4,7 @@
 //! access token has two valid strings, and a verifier keyed on the string (a revocation
 //! list, a replay cache) can be walked around with the second one. Like Bitcoin's BIP 146
 //! and libsecp256k1, gatehouse signs only with `s ≤ n/2` and accepts only that form
-//! wherever it checks a token it issued (introspection, revocation, `gatehouse::resource`).
+//! wherever it checks a token it issued (introspection, revocation, `gatehouse_resource`).
 //!
 //! A JWS ES256 signature is `r ‖ s`, each a 32-byte big-endian integer (RFC 7518 §3.4).
 
