@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use gatehouse::domain::ScopeSet;
 use gatehouse::oauth::issuer::Minter;
-use gatehouse::oauth::ScopeSet;
 use gatehouse::storage::{Database, PoolOptions};
 use gatehouse::tokens::keys::Keyring;
 

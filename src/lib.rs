@@ -7,7 +7,6 @@ pub mod admin;
 pub mod cli;
 pub mod console;
 pub mod domain;
-pub use domain::clock; // TRANSITION
 pub mod oauth;
 pub mod routes;
 pub mod settings;

@@ -20,7 +20,7 @@
 
 use std::net::IpAddr;
 
-use super::username::key_of;
+use crate::domain::username::key_of;
 use crate::domain::Policy;
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::throttles::{self, Reservation, Reserved};

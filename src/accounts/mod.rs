@@ -8,5 +8,3 @@ pub mod totp;
 pub mod two_factor;
 
 mod yielding_bcrypt;
-
-pub use crate::domain::username; // TRANSITION

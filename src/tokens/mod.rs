@@ -6,5 +6,3 @@ pub mod jwt;
 pub mod kek;
 pub mod keys;
 pub mod sealing;
-
-pub use crate::domain::secret; // TRANSITION

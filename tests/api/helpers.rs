@@ -5,7 +5,7 @@ use std::process::Output;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use gatehouse::clock::Clock;
+use gatehouse::domain::Clock;
 use gatehouse::settings::Settings;
 use gatehouse::startup::Application;
 use jsonwebtoken::jwk::JwkSet;
@@ -73,7 +73,7 @@ impl TestDb {
         };
         let name = format!(
             "gatehouse_test_{}",
-            gatehouse::tokens::secret::random_id(9)
+            gatehouse::domain::secret::random_id(9)
                 .to_lowercase()
                 .replace(['-', '_'], "x")
         );

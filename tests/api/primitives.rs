@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::admin::{self, ClientSpec};
+use gatehouse::domain::GrantType;
 use gatehouse::oauth::issuer::{JwtIssuer, Minter};
 use gatehouse::oauth::registrar::DbRegistrar;
-use gatehouse::oauth::GrantType;
 use gatehouse::storage::{Database, PoolOptions};
 use gatehouse::tokens::keys::Keyring;
 use oxide_auth::endpoint::Scope;
