@@ -118,7 +118,6 @@ pub async fn confirm(
         // Signed out meanwhile: the page itself offers the login.
         Ok(None) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, ACCOUNT_PATH))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
         Err(Refusal::Storage(e)) => storage_failed(&e),
         Err(refusal) => refused(refusal),

@@ -71,7 +71,6 @@ pub async fn consent(
         Ok(Answer::Back(url)) => pages::redirect(&url).finish(),
         Ok(Answer::LogIn) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("{AUTHORIZE_PATH}?{query}")))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
         Err(refusal) => refused(refusal),
     }

@@ -148,7 +148,6 @@ fn complete_login(
 fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(state.browser.cookie(session, now))
         .finish()
 }

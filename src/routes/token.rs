@@ -1,7 +1,6 @@
 //! The token, introspection and revocation endpoints: each runs its flow on the blocking
-//! pool (through `Database::run`) and answers with `no-store`.
+//! pool (through `Database::run`); `web::headers` marks every answer `no-store`.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
 use crate::oauth::request::FormRequest;
@@ -47,7 +46,7 @@ pub async fn token(
             state.db.run(flow).await?
         }
     };
-    Ok(no_store(HttpResponse::Ok()).json(response))
+    Ok(HttpResponse::Ok().json(response))
 }
 
 /// RFC 7662 introspection.
@@ -65,7 +64,7 @@ pub async fn introspect(
             })
         })
         .await?;
-    Ok(no_store(HttpResponse::Ok()).json(answer))
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// RFC 7009 revocation: 200 with an empty body.
@@ -83,13 +82,5 @@ pub async fn revoke(
             })
         })
         .await?;
-    Ok(no_store(HttpResponse::Ok()).finish())
-}
-
-/// Token answers are never cached (RFC 6749 §5.1, RFC 7662 §4).
-fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"));
-    response
+    Ok(HttpResponse::Ok().finish())
 }

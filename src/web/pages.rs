@@ -67,13 +67,12 @@ pub struct MessagePage<'a> {
     pub is_error: bool,
 }
 
-/// A page response: never cached (it may carry a CSRF token), never framed.
+/// A page response, under its own stricter CSP (`web::headers` adds no-store: a page may
+/// carry a CSRF token).
 pub fn page(status: StatusCode) -> HttpResponseBuilder {
     let mut response = HttpResponse::build(status);
     response
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP));
     response
 }
@@ -92,7 +91,6 @@ pub fn render_with(mut response: HttpResponseBuilder, template: &impl Template) 
             tracing::error!(error = %e, "a page failed to render");
             HttpResponse::InternalServerError()
                 .content_type("text/plain; charset=utf-8")
-                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body("internal error")
         }
     }
@@ -114,11 +112,9 @@ pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     )
 }
 
-/// A 302 to the client (RFC 6749 §4.1.2), never cached.
+/// A 302 to the client (RFC 6749 §4.1.2); `web::headers` marks it no-store.
 pub fn redirect(location: &str) -> HttpResponseBuilder {
     let mut response = HttpResponse::Found();
-    response
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response.insert_header((header::LOCATION, location));
     response
 }
