@@ -15,12 +15,14 @@ use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
+use crate::oauth::client_auth::ClientAuthenticator;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::issuer::Minter;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
+use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{
@@ -52,8 +54,8 @@ pub struct AppState {
     pub code_ttl: i64,
     /// Which clients must send a PKCE code challenge.
     pub pkce: PkcePolicy,
-    /// Back-off for failed client authentications per source address.
-    pub client_guard: ClientGuard,
+    /// The token, introspection and revocation endpoints, with the client authenticator.
+    pub tokens: Arc<TokenEndpoints>,
 }
 
 impl AppState {
@@ -172,21 +174,28 @@ impl Application {
         };
         let login = LoginService::new(db.clone(), passwords, login_limits, sealing.clone());
         let t = &settings.tokens;
-        let state = web::Data::new(AppState {
-            db,
+        let tokens = Arc::new(TokenEndpoints {
+            db: db.clone(),
             minter: Arc::new(Minter {
                 issuer: issuer.clone(),
                 audience,
                 access_token_ttl_secs: ttl,
                 keyring,
             }),
-            clock,
-            login,
+            clock: clock.clone(),
             sessions: SessionPolicy {
                 idle_ttl: t.refresh_token_idle_ttl_secs,
                 absolute_ttl: t.refresh_token_absolute_ttl_secs,
                 grace: t.refresh_token_grace_secs,
             },
+            clients: ClientAuthenticator::new(client_guard),
+        });
+        let state = web::Data::new(AppState {
+            db,
+            minter: tokens.minter.clone(),
+            clock,
+            login,
+            sessions: tokens.sessions.clone(),
             browser: BrowserSessions::new(
                 sealing.clone(),
                 settings.accounts.login_session_ttl_secs,
@@ -198,7 +207,7 @@ impl Application {
             pkce: PkcePolicy {
                 required_for_confidential_clients: t.pkce_required_for_confidential_clients,
             },
-            client_guard,
+            tokens,
         });
         let discovery = web::Data::new(Discovery::new(
             state.db.clone(),

@@ -42,7 +42,6 @@ const KNOWN: &[&str] = &[
     "src/routes/account.rs imports storage::security_events",
     "src/routes/account.rs imports storage::two_factor",
     "src/routes/consent.rs imports storage",
-    "src/routes/token.rs imports storage",
     "src/routes/login.rs imports storage",
 ];
 

@@ -2,7 +2,7 @@
 //! oxide-auth's access-token flow:
 //!
 //! ```text
-//!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (DbRegistrar::check)
+//!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (ClientAuthenticator)
 //!                                                         ▶ claim the code (DbAuthorizer::extract)
 //!                                                         ▶ PKCE           (PkceVerifier)
 //!         ◀── access + refresh token ──────────────────── start session  (SessionIssuer)
@@ -22,12 +22,13 @@ use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenT
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse};
 use super::pkce::PkceVerifier;
 use super::registrar::{DbRegistrar, Rejection, SharedConn};
 use super::request::FormRequest;
 use super::sessions::{self, SessionPolicy, Started};
-use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use super::{GrantType, OAuthError, ScopeSet};
 use crate::domain::secret::SecretHash;
 use crate::storage::{authorization_codes, DbConnection, StorageError};
 
@@ -118,17 +119,26 @@ pub fn grant(
     conn: &mut DbConnection,
     minter: &Minter,
     policy: &SessionPolicy,
+    presented: &Presented<'_>,
     request: &FormRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    // Precise errors for the credentials first; oxide-auth reads them again itself.
-    client_auth::credentials(request)?;
+    // Precise errors for the credentials first; oxide-auth reads them again itself, and
+    // its `check` is answered from the client authenticated here.
+    presented.credentials()?;
     let code = SecretHash::of(request.required("code")?.as_bytes());
-    request.required("redirect_uri")?;
+    // oxide-auth refuses a redirect_uri that is no URL before it authenticates the client.
+    if url::Url::parse(request.required("redirect_uri")?).is_err() {
+        return Err(OAuthError::invalid_request(
+            "malformed authorization code request",
+        ));
+    }
+    let client = presented.authenticate(conn, true)?;
     let outcome = conn.transaction(|conn| {
         authorization_codes::lock_for_exchange(conn, &code)?;
         let conn = RefCell::new(conn);
-        let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode);
+        let registrar =
+            DbRegistrar::new(&conn, GrantType::AuthorizationCode).with_client(client.clone());
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,
             authorizer: DbAuthorizer::exchanging(&conn, &registrar, request.ip(), now),
