@@ -262,18 +262,18 @@ impl Application {
 
 /// HTTP workers and blocking threads per worker; 0 in the settings means "auto".
 ///
-/// A token request spends about a quarter of its CPU in the HTTP worker and the rest on
-/// the blocking pool (database, signing). On 2 cores one worker with a few blocking threads
-/// gave the best throughput and tail latency; dozens of blocking threads mostly switched
-/// context (BENCHMARKS.md).
+/// A client-credentials request for a client in memory runs entirely on its HTTP worker, so
+/// there is one worker per core; the blocking pool (database, and the rest of the grants)
+/// keeps about twice the cores in all. Dozens of blocking threads mostly switched context
+/// (BENCHMARKS.md).
 fn thread_counts(settings: &Settings) -> (usize, usize) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match settings.server.workers {
-        0 => (cores / 2).max(1),
+        0 => cores,
         n => n,
     };
     let blocking = match settings.server.blocking_threads {
-        0 => 2 * cores,
+        0 => (2 * cores / workers).max(1),
         n => n,
     };
     (workers, blocking)

@@ -35,6 +35,13 @@ pub enum Rejection {
     Storage(StorageError),
 }
 
+/// The placeholder redirect of flows without one, parsed once rather than per token.
+static NO_REDIRECT: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+    "urn:ietf:params:oauth:no-redirect"
+        .parse()
+        .expect("valid URN")
+});
+
 /// One request's connection, shared by the primitives of its flow.
 pub type SharedConn<'a> = &'a RefCell<&'a mut DbConnection>;
 
@@ -145,11 +152,7 @@ impl Registrar for DbRegistrar<'_> {
             }
             Some(_) => return Err(RegistrarError::Unspecified),
             // Flows without a redirect (client credentials) still need a placeholder.
-            None => RegisteredUrl::Semantic(
-                "urn:ietf:params:oauth:no-redirect"
-                    .parse()
-                    .expect("valid URN"),
-            ),
+            None => RegisteredUrl::Semantic(NO_REDIRECT.clone()),
         };
         Ok(BoundClient {
             client_id: bound.client_id,
