@@ -23,6 +23,8 @@
 #                 ROUNDS (default 3) alternating rounds; prints each figure and the share
 #
 #   DURATION=30s bench/load.sh
+#   ROUNDS=5 bench/load.sh sqlite ceiling
+#   BENCH_BIN=/tmp/gatehouse-before bench/load.sh sqlite ceiling   # another build
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
 #
 # The load generator runs on the same machine as the server: the figures include its cost.
@@ -42,10 +44,11 @@ case "$mode" in
 esac
 
 command -v oha >/dev/null || cargo install oha --locked
-cargo build --release --quiet
+# BENCH_BIN measures another build (an older commit's) with this script.
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 [ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
-bin=${CARGO_TARGET_DIR:-target}/release/gatehouse
+bin=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
 if [ "$mode" = ceiling ]; then
   # Built outside the project's tree (its README says how), once per machine.
   ceiling_src=${CEILING_SRC:-../shared/bench/ceiling}
