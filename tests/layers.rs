@@ -35,13 +35,10 @@ const KNOWN: &[&str] = &[
     "src/routes/login.rs imports startup",
     "src/web/csrf.rs imports startup",
     "src/oauth/password_grant.rs imports startup",
-    // The browser routes still run storage closures; the authorization service takes them.
-    "src/routes/authorize.rs imports storage",
-    "src/routes/authorize.rs imports storage::accounts",
+    // Routes that still run storage closures; services take them.
     "src/routes/account.rs imports storage::accounts",
     "src/routes/account.rs imports storage::security_events",
     "src/routes/account.rs imports storage::two_factor",
-    "src/routes/consent.rs imports storage",
     "src/routes/token.rs imports storage",
     "src/routes/login.rs imports storage",
 ];

@@ -211,7 +211,7 @@ fn explain(
             )
         }
         Some(CodeRejection::Expired) => return bad_code("authorization code expired"),
-        Some(CodeRejection::Unknown) => {
+        Some(CodeRejection::Unknown | CodeRejection::AlreadyIssued) => {
             return bad_code("authorization code unknown or issued to another client")
         }
         None => {}

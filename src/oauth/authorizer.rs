@@ -20,6 +20,8 @@ pub enum CodeRejection {
     Expired,
     /// Exchanged before: what that exchange issued has just been revoked.
     Replayed,
+    /// The pending authorization already issued its one code.
+    AlreadyIssued,
     Storage(StorageError),
 }
 
@@ -32,19 +34,23 @@ pub struct DbAuthorizer<'a> {
     ttl: i64,
     /// The requester's address, for the security event log.
     ip: Option<&'a str>,
+    /// The pending authorization a code is issued for (one code each).
+    request_id: Option<&'a str>,
     exchanged: Option<SecretHash>,
     rejection: Option<CodeRejection>,
 }
 
 impl<'a> DbAuthorizer<'a> {
-    /// For the authorization endpoint, which issues codes.
-    pub fn issuing(conn: SharedConn<'a>, now: i64, ttl: i64) -> Self {
+    /// For the authorization endpoint, which issues the one code of pending authorization
+    /// `request_id`.
+    pub fn issuing(conn: SharedConn<'a>, request_id: &'a str, now: i64, ttl: i64) -> Self {
         DbAuthorizer {
             conn,
             registrar: None,
             now,
             ttl,
             ip: None,
+            request_id: Some(request_id),
             exchanged: None,
             rejection: None,
         }
@@ -58,9 +64,14 @@ impl<'a> DbAuthorizer<'a> {
         now: i64,
     ) -> Self {
         DbAuthorizer {
+            conn,
             registrar: Some(registrar),
+            now,
+            ttl: 0,
             ip,
-            ..Self::issuing(conn, now, 0)
+            request_id: None,
+            exchanged: None,
+            rejection: None,
         }
     }
 
@@ -102,10 +113,15 @@ impl Authorizer for DbAuthorizer<'_> {
                 pkce: pkce.as_deref(),
                 now: self.now,
                 expires_at: self.now + self.ttl,
+                request_id: self.request_id,
             },
         );
-        stored.map_err(|e| self.reject(CodeRejection::Storage(e)))?;
-        Ok(code.expose().to_owned())
+        match stored {
+            Ok(true) => return Ok(code.expose().to_owned()),
+            Ok(false) => self.reject(CodeRejection::AlreadyIssued),
+            Err(e) => self.reject(CodeRejection::Storage(e)),
+        }
+        Err(())
     }
 
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {

@@ -22,10 +22,14 @@ pub struct NewCode<'a> {
     pub pkce: Option<&'a str>,
     pub now: i64,
     pub expires_at: i64,
+    /// The pending authorization it answers; unique, so each issues one code.
+    pub request_id: Option<&'a str>,
 }
 
-pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<(), StorageError> {
-    diesel::insert_into(authorization_codes::table)
+/// Stores a code. `false` when its request already issued one.
+pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<bool, StorageError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let inserted = diesel::insert_into(authorization_codes::table)
         .values((
             authorization_codes::code_hash.eq(code.hash.as_bytes().to_vec()),
             authorization_codes::client_id.eq(code.client_id),
@@ -35,9 +39,18 @@ pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<(), Storage
             authorization_codes::pkce.eq(code.pkce),
             authorization_codes::created_at.eq(code.now),
             authorization_codes::expires_at.eq(code.expires_at),
+            authorization_codes::request_id.eq(code.request_id),
         ))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            if code.request_id.is_some() =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The grant a code stands for.

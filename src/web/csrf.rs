@@ -14,7 +14,7 @@ use crate::web::session::Session;
 /// Why a posted form is not acted on.
 #[derive(Debug)]
 pub enum FormRefused {
-    /// Not a well-formed form post, or the authorization request in its URL is malformed.
+    /// Not a well-formed form post.
     Malformed(OAuthError),
     /// No session cookie that opens: expired, blocked, or from elsewhere.
     NoSession,
@@ -64,14 +64,10 @@ pub async fn form_session(
     Ok((form, session))
 }
 
-/// A form posted from a page of the flow, checked: its session, its CSRF token, and the
-/// authorization request carried in its `action` URL.
+/// A form posted from a page of the flow, checked: its session and its CSRF token.
 pub struct Posted {
     pub form: FormRequest,
-    pub request: FormRequest,
     pub session: Session,
-    /// The authorization request as it came, to send the browser on with.
-    pub query: String,
     pub now: i64,
 }
 
@@ -82,15 +78,7 @@ impl Posted {
         form: Result<FormRequest, OAuthError>,
     ) -> Result<Posted, FormRefused> {
         let now = state.clock.now();
-        let query = req.query_string().to_owned();
-        let request = FormRequest::parse(query.as_bytes(), None).map_err(FormRefused::Malformed)?;
         let (form, session) = form_session(req, state, form, now).await?;
-        Ok(Posted {
-            form,
-            request,
-            session,
-            query,
-            now,
-        })
+        Ok(Posted { form, session, now })
     }
 }

@@ -24,6 +24,7 @@ mod key_encryption;
 mod keys;
 mod logging;
 mod password_grant;
+mod pending_authorization;
 mod primitives;
 mod refresh_tokens;
 mod resource;

@@ -1,0 +1,2 @@
+DROP INDEX authorization_codes_request;
+ALTER TABLE authorization_codes DROP COLUMN request_id;
