@@ -30,6 +30,7 @@ use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
+use crate::storage::login_sessions::Standing;
 use crate::storage::{DbConnection, StorageError};
 
 /// Why an authorization request goes no further.
@@ -158,12 +159,12 @@ pub fn narrow(pending: &PendingAuthorization, allowed: &ScopeSet) -> Result<Scop
     Ok(granted)
 }
 
-/// Issues the pending request's one code for `user_id`, granting `scope`: the redirect URI
-/// with `code` and `state`.
+/// Issues the pending request's one code for the signed-in user, granting `scope`: the
+/// redirect URI with `code` and `state`. The code keeps the user's roles for the token.
 pub fn issue(
     conn: &mut DbConnection,
     pending: &PendingAuthorization,
-    user_id: &str,
+    user: &Standing,
     scope: &ScopeSet,
     rules: Rules,
     now: i64,
@@ -175,7 +176,7 @@ pub fn issue(
         extensions.set(&Pkce::optional(), Value::private(Some(challenge.clone())));
     }
     let grant = Grant {
-        owner_id: user_id.to_owned(),
+        owner_id: user.user_id.clone(),
         client_id: request.client_id.clone(),
         scope: scope.into(),
         redirect_uri: url.clone(),
@@ -186,7 +187,8 @@ pub fn issue(
         extensions,
     };
     let conn = RefCell::new(conn);
-    let mut authorizer = DbAuthorizer::issuing(&conn, &pending.id, now, rules.code_ttl);
+    let mut authorizer =
+        DbAuthorizer::issuing(&conn, &pending.id, &user.roles, now, rules.code_ttl);
     let code = authorizer
         .authorize(grant)
         .map_err(|()| match authorizer.take_rejection() {

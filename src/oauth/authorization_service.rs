@@ -8,8 +8,8 @@
 //! - [`decide`](AuthorizationService::decide) (`POST /consent`) answers it.
 //!
 //! Each step after the first is one unseal: the request is not parsed or checked again.
-//! What may change between steps is read again: that the session is still signed in, the
-//! user's roles, the remembered consent.
+//! What may change between steps is read again, in one query: that the session is still
+//! signed in, the user's roles, the remembered consent.
 
 use std::sync::Arc;
 
@@ -19,8 +19,8 @@ use super::authorization::{self, Decision, Refusal, Rules};
 use super::pending::{NotPending, PendingAuthorization};
 use super::request::FormRequest;
 use super::ScopeSet;
-use crate::storage::accounts::{self, User};
-use crate::storage::{consents, login_sessions, Database, DbConnection};
+use crate::storage::login_sessions::{self, Standing};
+use crate::storage::{consents, Database, DbConnection};
 use crate::tokens::sealing::SealingKeys;
 
 /// Who is at the browser, as their session cookie says.
@@ -118,18 +118,18 @@ impl AuthorizationService {
         let service = self.clone();
         self.db
             .run(move |conn| {
-                let Some(user) = signed_in(conn, &visitor, now)? else {
+                let Some(standing) = standing(conn, &visitor, &pending, now)? else {
                     // Signed out meanwhile (elsewhere, or the session ended): log in again.
                     return Ok(Next::LogIn(service.prompt(&pending)));
                 };
                 if decision == Decision::Deny {
                     return Ok(Next::Back(authorization::deny(&pending)?));
                 }
-                let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
-                let scope = authorization::narrow(&pending, &allowed)?;
+                let scope = authorization::narrow(&pending, &standing.allowed)?;
                 let url =
-                    authorization::issue(conn, &pending, &user.id, &scope, service.rules, now)?;
-                consents::remember(conn, &user.id, &pending.request.client_id, &scope, now)?;
+                    authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
+                let client_id = &pending.request.client_id;
+                consents::remember(conn, &standing.user_id, client_id, &scope, now)?;
                 Ok(Next::Back(url))
             })
             .await
@@ -171,7 +171,7 @@ impl AuthorizationService {
         visitor: &Visitor,
         now: i64,
     ) -> Result<Next, Refusal> {
-        let Some(user) = signed_in(conn, visitor, now)? else {
+        let Some(standing) = standing(conn, visitor, &pending, now)? else {
             let prompt = self.prompt(&pending);
             return Ok(if visitor.owes_second_factor {
                 Next::SecondFactor(prompt)
@@ -179,29 +179,40 @@ impl AuthorizationService {
                 Next::LogIn(prompt)
             });
         };
-        let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
-        let scope = authorization::narrow(&pending, &allowed)?;
-        let remembered = consents::find(conn, &user.id, &pending.request.client_id)?;
-        if remembered.is_some_and(|r| scope.is_subset(&r)) {
-            let url = authorization::issue(conn, &pending, &user.id, &scope, self.rules, now)?;
+        let scope = authorization::narrow(&pending, &standing.allowed)?;
+        if standing
+            .consented
+            .as_ref()
+            .is_some_and(|r| scope.is_subset(r))
+        {
+            let url = authorization::issue(conn, &pending, &standing, &scope, self.rules, now)?;
             return Ok(Next::Back(url));
         }
         Ok(Next::Consent {
             prompt: self.prompt(&pending),
-            username: user.username,
+            username: standing.username,
             scope,
         })
     }
 }
 
-/// The user the visitor's session is signed in as, while its `login_sessions` row lives.
-fn signed_in(
+/// Where the visitor's signed-in user stands with the request's client, in one query; `None`
+/// while nobody is signed in (or the session's row is gone).
+fn standing(
     conn: &mut DbConnection,
     visitor: &Visitor,
+    pending: &PendingAuthorization,
     now: i64,
-) -> Result<Option<User>, Refusal> {
+) -> Result<Option<Standing>, Refusal> {
     let Some(uid) = &visitor.uid else {
         return Ok(None);
     };
-    Ok(login_sessions::signed_in(conn, &visitor.sid, uid, now)?)
+    let client_id = &pending.request.client_id;
+    Ok(login_sessions::standing(
+        conn,
+        &visitor.sid,
+        uid,
+        client_id,
+        now,
+    )?)
 }

@@ -6,6 +6,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::Text;
 
 use super::accounts::User;
+use super::connection::on_backend;
 use super::schema::{consents, login_sessions, roles, user_roles, users};
 use super::{DbConnection, StorageError};
 use crate::domain::ScopeSet;
@@ -78,37 +79,30 @@ pub fn standing(
     client_id: &str,
     now: i64,
 ) -> Result<Option<Standing>, StorageError> {
-    // Diesel's multi-backend connection has no UNION: the same query, built per backend.
-    macro_rules! load {
-        ($conn:expr) => {{
-            let session = login_sessions::table
-                .inner_join(users::table)
-                .filter(login_sessions::id.eq(id))
-                .filter(login_sessions::user_id.eq(user_id))
-                .filter(login_sessions::expires_at.gt(now))
-                .select((sql::<Text>("'session'"), users::id, users::username));
-            let roles = user_roles::table
-                .inner_join(roles::table)
-                .filter(user_roles::user_id.eq(user_id))
-                .select((sql::<Text>("'role'"), roles::name, roles::scopes));
-            let consent = consents::table
-                .filter(consents::user_id.eq(user_id))
-                .filter(consents::client_id.eq(client_id))
-                .select((
-                    sql::<Text>("'consent'"),
-                    consents::client_id,
-                    consents::scope,
-                ));
-            session
-                .union_all(roles)
-                .union_all(consent)
-                .load::<(String, String, String)>($conn)
-        }};
-    }
-    let rows = match conn {
-        DbConnection::Sqlite(conn) => load!(conn),
-        DbConnection::Postgres(conn) => load!(conn),
-    }?;
+    let rows = on_backend!(conn, |conn| {
+        let session = login_sessions::table
+            .inner_join(users::table)
+            .filter(login_sessions::id.eq(id))
+            .filter(login_sessions::user_id.eq(user_id))
+            .filter(login_sessions::expires_at.gt(now))
+            .select((sql::<Text>("'session'"), users::id, users::username));
+        let roles = user_roles::table
+            .inner_join(roles::table)
+            .filter(user_roles::user_id.eq(user_id))
+            .select((sql::<Text>("'role'"), roles::name, roles::scopes));
+        let consent = consents::table
+            .filter(consents::user_id.eq(user_id))
+            .filter(consents::client_id.eq(client_id))
+            .select((
+                sql::<Text>("'consent'"),
+                consents::client_id,
+                consents::scope,
+            ));
+        session
+            .union_all(roles)
+            .union_all(consent)
+            .load::<(String, String, String)>(conn)
+    })?;
     let corrupt = |what: &str| StorageError::Corrupt(what.to_owned());
     let mut found: Option<Standing> = None;
     let mut roles = Vec::new();

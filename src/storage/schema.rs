@@ -100,6 +100,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
         request_id -> Nullable<Text>,
+        roles -> Nullable<Text>,
     }
 }
 
