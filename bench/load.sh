@@ -19,6 +19,7 @@
 #                 existing session; users hashed at BCRYPT_COST (default 12)
 #
 #   DURATION=30s bench/load.sh
+#   GATEHOUSE_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
 #
 # The load generator runs on the same machine as the server: the figures include its cost.
@@ -37,10 +38,12 @@ case "$mode" in
 esac
 
 command -v oha >/dev/null || cargo install oha --locked
-cargo build --release --quiet
+# GATEHOUSE_BIN runs another build of the server (an earlier commit's, to compare side by
+# side); the load drivers are this checkout's.
+bin=${GATEHOUSE_BIN:-target/release/gatehouse}
+[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 [ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
-bin=target/release/gatehouse
 
 work=$(mktemp -d)
 case "$backend" in

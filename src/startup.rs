@@ -44,8 +44,6 @@ pub struct AppState {
     /// Password and second-factor checks under the login limits.
     pub login: LoginService,
     pub sessions: SessionPolicy,
-    /// Browser sessions of the login and consent pages.
-    pub browser: BrowserSessions,
     /// Seals cookies and TOTP secrets.
     pub sealing: Arc<SealingKeys>,
     /// Back-off for failed client authentications per source address.
@@ -168,6 +166,13 @@ impl Application {
                 },
             },
         ));
+        let browser = web::Data::new(BrowserSessions::new(
+            sealing.clone(),
+            settings.accounts.login_session_ttl_secs,
+            issuer.starts_with("https://"),
+            db.clone(),
+            clock.clone(),
+        ));
         let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
         let state = web::Data::new(AppState {
             db,
@@ -184,11 +189,6 @@ impl Application {
                 absolute_ttl: t.refresh_token_absolute_ttl_secs,
                 grace: t.refresh_token_grace_secs,
             },
-            browser: BrowserSessions::new(
-                sealing.clone(),
-                settings.accounts.login_session_ttl_secs,
-                issuer.starts_with("https://"),
-            ),
             sealing,
             client_guard,
         });
@@ -209,6 +209,7 @@ impl Application {
                 .app_data(discovery.clone())
                 .app_data(authorization.clone())
                 .app_data(descriptions.clone())
+                .app_data(browser.clone())
                 .app_data(body_limit)
                 .app_data(body_read_timeout)
                 .app_data(forwarded)

@@ -8,30 +8,28 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::request::FormRequest;
-use crate::startup::AppState;
 use crate::web::csrf::FormRefused;
 use crate::web::flow::show;
 use crate::web::pages::{self, ScopeDescriptions};
+use crate::web::session::BrowserSessions;
 
 pub async fn authorize(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
     descriptions: web::Data<ScopeDescriptions>,
 ) -> HttpResponse {
-    let now = state.clock.now();
+    let now = browser.now();
     let request = match FormRequest::parse(req.query_string().as_bytes(), None) {
         Ok(request) => request,
         Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
     };
-    let existing = state.browser.read(&req, &state.db, now).await;
-    let session = existing
-        .clone()
-        .unwrap_or_else(|| state.browser.anonymous(now));
+    let existing = browser.read(&req, now).await;
+    let session = existing.clone().unwrap_or_else(|| browser.anonymous(now));
     let next = service.begin(request, session.visitor(), now).await;
     let mut response = show(next, &session, &descriptions);
     if existing.is_none() {
-        let _ = response.add_cookie(&state.browser.cookie(&session, now));
+        let _ = response.add_cookie(&browser.cookie(&session, now));
     }
     response
 }
@@ -39,11 +37,11 @@ pub async fn authorize(
 /// After a login: `?authorization=` the sealed request, for this browser's new session.
 pub async fn resume(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
     descriptions: web::Data<ScopeDescriptions>,
 ) -> HttpResponse {
-    let now = state.clock.now();
+    let now = browser.now();
     let query = match FormRequest::parse(req.query_string().as_bytes(), None) {
         Ok(query) => query,
         Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
@@ -54,7 +52,7 @@ pub async fn resume(
             "There is no sign-in request to continue. Go back to the application and start again.",
         );
     };
-    let Some(session) = state.browser.read(&req, &state.db, now).await else {
+    let Some(session) = browser.read(&req, now).await else {
         return FormRefused::NoSession.page();
     };
     let next = service.after_login(sealed, session.visitor(), now).await;

@@ -2,28 +2,20 @@
 //! redirects with a code; `deny` redirects with `error=access_denied` (RFC 6749 §4.1.2.1).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use crate::oauth::authorization::Decision;
 use crate::oauth::authorization_service::AuthorizationService;
-use crate::oauth::request::FormRequest;
-use crate::oauth::OAuthError;
-use crate::startup::AppState;
-use crate::web::csrf::Posted;
+use crate::web::csrf::CsrfForm;
 use crate::web::flow::show;
 use crate::web::pages::{self, ScopeDescriptions};
 
 pub async fn consent(
-    req: HttpRequest,
-    state: web::Data<AppState>,
     service: web::Data<AuthorizationService>,
     descriptions: web::Data<ScopeDescriptions>,
-    form: Result<FormRequest, OAuthError>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let Posted { form, session, now } = match Posted::read(&req, &state, form).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
+    let CsrfForm { form, session, now } = posted;
     let decision = match form.param("decision") {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,

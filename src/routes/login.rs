@@ -14,14 +14,13 @@ use crate::accounts::password::Busy;
 use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::pending::PendingAuthorization;
 use crate::oauth::request::{client_ip, FormRequest};
-use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::{login_sessions, DbConnection, StorageError};
-use crate::web::csrf::{form_session, Posted};
+use crate::web::csrf::CsrfForm;
 use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
 use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, RESUME_PATH, SECOND_FACTOR_PATH};
-use crate::web::session::Session;
+use crate::web::session::{BrowserSessions, Session};
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
 const BAD_LOGIN: &str = "Incorrect username or password.";
@@ -37,13 +36,11 @@ const BUSY: &str = "Too many people are signing in right now. Try again in a mom
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
+    browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
-    form: Result<FormRequest, OAuthError>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let Posted { form, session, now } = match Posted::read(&req, &state, form).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
+    let CsrfForm { form, session, now } = posted;
     // The authorization request must be good before any password work is done for it.
     let destination = match Destination::of(&service, &form, &session, now).await {
         Ok(destination) => destination,
@@ -100,16 +97,26 @@ pub async fn login(
     };
     if second_factor {
         // The password was right; the session is not logged in until the code is.
-        let session = state.browser.awaiting_second_factor(&user.id, now);
-        return onwards(&state, &session, &destination.next(&service, &session), now);
+        let session = browser.awaiting_second_factor(&user.id, now);
+        return onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        );
     }
-    let shared = state.clone();
+    let (shared, sessions) = (state.clone(), browser.clone());
     let next = state
         .db
-        .run(move |conn| complete_login(conn, &shared, &keys, &user.id, &context, now))
+        .run(move |conn| complete_login(conn, &shared, &sessions, &keys, &user.id, &context, now))
         .await;
     match next {
-        Ok(session) => onwards(&state, &session, &destination.next(&service, &session), now),
+        Ok(session) => onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        ),
         Err(e) => storage_failed(&e),
     }
 }
@@ -128,23 +135,24 @@ fn busy_status(busy: Busy) -> StatusCode {
 fn complete_login(
     conn: &mut DbConnection,
     state: &AppState,
+    browser: &BrowserSessions,
     keys: &LoginKeys,
     user_id: &str,
     context: &LoginContext,
     now: i64,
 ) -> Result<Session, StorageError> {
     state.login.complete(conn, keys, user_id, context, now)?;
-    let session = state.browser.logged_in(user_id, now);
+    let session = browser.logged_in(user_id, now);
     login_sessions::start(conn, &session.sid, user_id, now, session.exp)?;
     tracing::info!(user_id = %user_id, "user logged in");
     Ok(session)
 }
 
 /// On to `next` (`Destination::next`) with the session.
-fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpResponse {
+fn onwards(browser: &BrowserSessions, session: &Session, next: &str, now: i64) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))
-        .cookie(state.browser.cookie(session, now))
+        .cookie(browser.cookie(session, now))
         .finish()
 }
 
@@ -152,20 +160,23 @@ fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpRes
 pub async fn second_factor(
     req: HttpRequest,
     state: web::Data<AppState>,
+    browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
-    form: Result<FormRequest, OAuthError>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let Posted { form, session, now } = match Posted::read(&req, &state, form).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
+    let CsrfForm { form, session, now } = posted;
     let destination = match Destination::of(&service, &form, &session, now).await {
         Ok(destination) => destination,
         Err(page) => return page,
     };
     let Some(user_id) = session.pending.clone() else {
         // Nothing owed (expired, or already logged in): on to where the flow stands.
-        return onwards(&state, &session, &destination.next(&service, &session), now);
+        return onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        );
     };
     let render = |response: actix_web::HttpResponseBuilder, error: &str| {
         pages::render_with(
@@ -190,7 +201,7 @@ pub async fn second_factor(
         client_id: destination.client_id(),
         detail: None,
     };
-    let shared = state.clone();
+    let (shared, sessions) = (state.clone(), browser.clone());
     let outcome = state
         .db
         .run(move |conn| -> Result<SecondFactor, StorageError> {
@@ -200,7 +211,7 @@ pub async fn second_factor(
                     .check_code(conn, &user_id, &code, &context, now)?
                 {
                     CodeOutcome::Right { user, keys } => SecondFactor::Right(complete_login(
-                        conn, &shared, &keys, &user.id, &context, now,
+                        conn, &shared, &sessions, &keys, &user.id, &context, now,
                     )?),
                     CodeOutcome::Wrong => SecondFactor::Wrong,
                     CodeOutcome::Wait(wait) => SecondFactor::Blocked(wait),
@@ -209,9 +220,12 @@ pub async fn second_factor(
         })
         .await;
     match outcome {
-        Ok(SecondFactor::Right(session)) => {
-            onwards(&state, &session, &destination.next(&service, &session), now)
-        }
+        Ok(SecondFactor::Right(session)) => onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        ),
         Ok(SecondFactor::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
         Ok(SecondFactor::Blocked(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
@@ -297,15 +311,11 @@ enum SecondFactor {
 }
 
 pub async fn logout(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: Result<FormRequest, OAuthError>,
+    browser: web::Data<BrowserSessions>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let now = state.clock.now();
-    let session = match form_session(&req, &state, form, now).await {
-        Ok((_, session)) => session,
-        Err(refused) => return refused.page(),
-    };
+    let session = posted.session;
     if session.uid.is_some() {
         let sid = session.sid.clone();
         if let Err(e) = state
@@ -317,7 +327,7 @@ pub async fn logout(
         }
     }
     let mut response = pages::page(StatusCode::OK);
-    response.cookie(state.browser.removal());
+    response.cookie(browser.removal());
     pages::render_with(
         response,
         &MessagePage {

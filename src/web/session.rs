@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::domain::secret::random_id;
+use crate::domain::Clock;
 use crate::oauth::authorization_service::Visitor;
 use crate::storage::Database;
 use crate::tokens::sealing::{SealingKeys, Unsealed};
@@ -70,12 +71,26 @@ pub struct BrowserSessions {
     keys: Arc<SealingKeys>,
     ttl: i64,
     secure: bool,
+    /// Where to look for a sealing key another instance just made.
+    db: Database,
+    clock: Clock,
 }
 
 impl BrowserSessions {
     /// `secure` marks cookies Secure: the issuer is https.
-    pub fn new(keys: Arc<SealingKeys>, ttl: i64, secure: bool) -> Self {
-        BrowserSessions { keys, ttl, secure }
+    pub fn new(keys: Arc<SealingKeys>, ttl: i64, secure: bool, db: Database, clock: Clock) -> Self {
+        BrowserSessions {
+            keys,
+            ttl,
+            secure,
+            db,
+            clock,
+        }
+    }
+
+    /// The time every expiry of the browser flow is judged by.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// A fresh session with no user.
@@ -110,10 +125,10 @@ impl BrowserSessions {
     }
 
     /// The request's session, if its cookie opens and has not expired.
-    pub async fn read(&self, req: &HttpRequest, db: &Database, now: i64) -> Option<Session> {
+    pub async fn read(&self, req: &HttpRequest, now: i64) -> Option<Session> {
         let cookie = req.cookie(COOKIE_NAME)?;
         let plain = match self.keys.open(COOKIE_NAME, cookie.value()) {
-            Err(Unsealed::UnknownKey) if self.keys.reload_if_due(db, now).await => {
+            Err(Unsealed::UnknownKey) if self.keys.reload_if_due(&self.db, now).await => {
                 self.keys.open(COOKIE_NAME, cookie.value()).ok()?
             }
             opened => opened.ok()?,
