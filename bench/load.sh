@@ -16,7 +16,8 @@
 #                 server runs with the default limits
 #     code        authorization-code round trips (benches/code_flow_load.rs) at 1 and 8
 #                 connections: login + consent, login with remembered consent, and an
-#                 existing session; users hashed at BCRYPT_COST (default 12)
+#                 existing session (FLOWS picks some: FLOWS=session); users hashed at
+#                 BCRYPT_COST (default 12)
 #
 #   DURATION=30s bench/load.sh
 #   GATEHOUSE_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
@@ -173,7 +174,7 @@ case "$mode" in
       "echo 'bench password' | GATEHOUSE_ACCOUNTS_BCRYPT_COST=$cost $bin user create user{} --role bench --json >/dev/null"
     redirect=http://127.0.0.1:9/callback
     printf '%-11s %5s %9s %9s %9s %9s %9s %9s %9s %6s\n' mode conns trips/s p50_ms p99_ms login_p50 login_p99 rest_p50 rest_p99 failed
-    for flow in consent remembered session; do
+    for flow in ${FLOWS:-consent remembered session}; do
       for c in $levels; do
         # A client nobody has approved yet, so `consent` really asks.
         app=$("$bin" client create --name "bench $flow $c" --redirect-uri $redirect --scope bench:read --json)

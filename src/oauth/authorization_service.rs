@@ -188,8 +188,12 @@ impl AuthorizationService {
             let url = authorization::issue(conn, &pending, &standing, &scope, self.rules, now)?;
             return Ok(Next::Back(url));
         }
+        // The consent form carries what the page shows: allowing can grant no more than
+        // that, even if the user's roles grow before the answer comes.
+        let mut shown = pending;
+        shown.request.scope = scope.to_string();
         Ok(Next::Consent {
-            prompt: self.prompt(&pending),
+            prompt: self.prompt(&shown),
             username: standing.username,
             scope,
         })
