@@ -18,6 +18,10 @@
 #                 connections: login + consent, login with remembered consent, and an
 #                 existing session (FLOWS picks some: FLOWS=session); users hashed at
 #                 BCRYPT_COST (default 12)
+#     ceiling     client credentials against the ceiling (../shared/bench/ceiling: HTTP, one
+#                 secret check, one ES256 signature, nothing else), run beside gatehouse and
+#                 loaded with the same oha command (64 connections, scope api:read) in
+#                 ROUNDS (default 3) alternating rounds; prints each figure and the share
 #
 #   DURATION=30s bench/load.sh
 #   GATEHOUSE_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
@@ -35,16 +39,26 @@ case "$mode" in
   introspect|refresh) levels=${LEVELS:-"16 64"} ;;
   code) levels=${LEVELS:-"1 8"} ;;
   contention|guessing) levels=16 ;;
+  ceiling) levels=64 ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 
 command -v oha >/dev/null || cargo install oha --locked
 # GATEHOUSE_BIN runs another build of the server (an earlier commit's, to compare side by
 # side); the load drivers are this checkout's.
-bin=${GATEHOUSE_BIN:-target/release/gatehouse}
+bin=${GATEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
 [ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 [ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
+if [ "$mode" = ceiling ]; then
+  # Built outside the project's tree (its README says how), once per machine.
+  ceiling_src=${CEILING_SRC:-../shared/bench/ceiling}
+  ceiling_dir=${CEILING_DIR:-/tmp/ceiling}
+  if [ ! -x "$ceiling_dir/target/release/ceiling" ]; then
+    rm -rf "$ceiling_dir" && cp -r "$ceiling_src" "$ceiling_dir"
+    (cd "$ceiling_dir" && cargo build --release --quiet)
+  fi
+fi
 
 work=$(mktemp -d)
 case "$backend" in
@@ -69,7 +83,8 @@ esac
 
 "$bin" serve 2>"$work/server.log" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+ceiling=""
+trap 'kill $server $ceiling 2>/dev/null; wait $server $ceiling 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
   addr=$(grep -o 'address=[0-9.:]*' "$work/server.log" | head -1 | cut -d= -f2) || true
   [ -n "$addr" ] && curl -sf "http://$addr/healthz" >/dev/null && break
@@ -182,5 +197,41 @@ case "$mode" in
           "$(json_field client_secret <<<"$app")" $redirect "$flow" user "$users" "bench password" "$c" "$secs"
       done
     done ;;
+  ceiling)
+    port=${CEILING_PORT:-18400}
+    PORT=$port WORKERS=${CEILING_WORKERS:-$(nproc)} "$ceiling_dir/target/release/ceiling" &
+    ceiling=$!
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    svc=$("$bin" client create --name ceiling --grant-type client_credentials --scope api:read --json)
+    svc_auth="$(json_field client_id <<<"$svc"):$(json_field client_secret <<<"$svc")"
+    same() { # credentials url: the one oha command both servers get
+      oha --no-tui -z "$duration" -c "$levels" -w --output-format json -m POST \
+        -T application/x-www-form-urlencoded -a "$1" \
+        -d 'grant_type=client_credentials&scope=api%3Aread' "$2"
+    }
+    same "$svc_auth" "$url" >/dev/null; same bench:bench-secret "http://127.0.0.1:$port/token" >/dev/null
+    rounds=${ROUNDS:-3}
+    : >"$work/rounds"
+    for round in $(seq "$rounds"); do
+      # Alternate which goes first, so neither always follows the other's heat.
+      order="gatehouse ceiling"; [ $((round % 2)) = 0 ] && order="ceiling gatehouse"
+      for who in $order; do
+        if [ "$who" = gatehouse ]; then same "$svc_auth" "$url"; else same bench:bench-secret "http://127.0.0.1:$port/token"; fi \
+          >"$work/$who.json"
+        summarise "$who" <"$work/$who.json"
+      done
+      python3 -c '
+import json, sys
+g, c = (json.load(open(f))["summary"]["requestsPerSec"] for f in sys.argv[1:3])
+print("%.0f %.0f" % (g, c))
+print("share        %11.1f %%" % (100 * g / c), file=sys.stderr)
+' "$work/gatehouse.json" "$work/ceiling.json" >>"$work/rounds"
+    done
+    python3 -c '
+import sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
+g, c = sum(r[0] for r in rows), sum(r[1] for r in rows)
+print("all %d rounds: gatehouse %.0f/s, ceiling %.0f/s, share %.1f %%" % (len(rows), g / len(rows), c / len(rows), 100 * g / c))
+' "$work/rounds" ;;
 esac
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"

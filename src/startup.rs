@@ -15,6 +15,7 @@ use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
 use crate::oauth::authorization_service::AuthorizationService;
+use crate::oauth::client_auth::ClientAuthenticator;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::issuer::Minter;
@@ -22,6 +23,7 @@ use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
+use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::{
@@ -46,8 +48,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Seals cookies and TOTP secrets.
     pub sealing: Arc<SealingKeys>,
-    /// Back-off for failed client authentications per source address.
-    pub client_guard: ClientGuard,
+    /// The token, introspection and revocation endpoints, with the client authenticator.
+    pub tokens: Arc<TokenEndpoints>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,23 +176,30 @@ impl Application {
             clock.clone(),
         ));
         let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
-        let state = web::Data::new(AppState {
-            db,
+        let tokens = Arc::new(TokenEndpoints {
+            db: db.clone(),
             minter: Arc::new(Minter {
                 issuer: issuer.clone(),
                 audience,
                 access_token_ttl_secs: ttl,
                 keyring,
             }),
-            clock,
-            login,
+            clock: clock.clone(),
             sessions: SessionPolicy {
                 idle_ttl: t.refresh_token_idle_ttl_secs,
                 absolute_ttl: t.refresh_token_absolute_ttl_secs,
                 grace: t.refresh_token_grace_secs,
             },
+            clients: ClientAuthenticator::new(client_guard),
+        });
+        let state = web::Data::new(AppState {
+            db,
+            minter: tokens.minter.clone(),
+            clock,
+            login,
+            sessions: tokens.sessions.clone(),
             sealing,
-            client_guard,
+            tokens,
         });
         let discovery = web::Data::new(Discovery::new(
             state.db.clone(),
@@ -248,18 +257,18 @@ impl Application {
 
 /// HTTP workers and blocking threads per worker; 0 in the settings means "auto".
 ///
-/// A token request spends about a quarter of its CPU in the HTTP worker and the rest on
-/// the blocking pool (database, signing). On 2 cores one worker with a few blocking threads
-/// gave the best throughput and tail latency; dozens of blocking threads mostly switched
-/// context (BENCHMARKS.md).
+/// A client-credentials request for a client in memory runs entirely on its HTTP worker, so
+/// there is one worker per core; the blocking pool (database, and the rest of the grants)
+/// keeps about twice the cores in all. Dozens of blocking threads mostly switched context
+/// (BENCHMARKS.md).
 fn thread_counts(settings: &Settings) -> (usize, usize) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match settings.server.workers {
-        0 => (cores / 2).max(1),
+        0 => cores,
         n => n,
     };
     let blocking = match settings.server.blocking_threads {
-        0 => 2 * cores,
+        0 => (2 * cores / workers).max(1),
         n => n,
     };
     (workers, blocking)

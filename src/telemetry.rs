@@ -18,7 +18,11 @@ use crate::settings::{LogFormat, LogSettings};
 /// Installs the global subscriber. The returned guard flushes buffered lines on drop.
 pub fn init(log: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writer thread gets lines in batches under load: buffered, one write per batch
+    // instead of one per line, flushed whenever the queue runs empty (so an idle server's
+    // lines still appear at once).
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(stderr);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -36,7 +36,6 @@ const KNOWN: &[&str] = &[
     "src/routes/account.rs imports storage::accounts",
     "src/routes/account.rs imports storage::security_events",
     "src/routes/account.rs imports storage::two_factor",
-    "src/routes/token.rs imports storage",
     "src/routes/login.rs imports storage",
 ];
 

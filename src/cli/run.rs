@@ -257,12 +257,14 @@ fn client_command(
         }
         ClientCommand::Delete { id } => {
             admin::delete_client(conn, &id, now)?;
+            until_every_instance_has_seen_it();
             out.print(&serde_json::json!({ "deleted": id }), || {
                 format!("deleted client {id}")
             })?;
         }
         ClientCommand::RotateSecret { id } => {
             let secret = admin::rotate_client_secret(conn, &id, now)?;
+            until_every_instance_has_seen_it();
             out.print(
                 &serde_json::json!({ "client_id": id, "client_secret": secret }),
                 || {
@@ -274,6 +276,14 @@ fn client_command(
         }
     }
     Ok(())
+}
+
+/// Running servers serve clients from memory, each read from the database at most
+/// `client_cache::MAX_AGE` ago: once that much time has passed since the change committed,
+/// none of them accepts the deleted client or the old secret. The command reports success
+/// only then, so "the old secret no longer works" is true when it is printed.
+fn until_every_instance_has_seen_it() {
+    std::thread::sleep(crate::oauth::client_cache::MAX_AGE);
 }
 
 /// `user create`'s password: typed twice without echo at a terminal, or one line from a pipe

@@ -2,7 +2,7 @@
 //! oxide-auth's access-token flow:
 //!
 //! ```text
-//!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (DbRegistrar::check)
+//!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (ClientAuthenticator)
 //!                                                         ▶ claim the code (DbAuthorizer::extract)
 //!                                                         ▶ PKCE           (PkceVerifier)
 //!         ◀── access + refresh token ──────────────────── start session  (SessionIssuer)
@@ -23,12 +23,13 @@ use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenT
 use oxide_auth::primitives::registrar::Registrar;
 
 use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse};
 use super::pkce::PkceVerifier;
 use super::registrar::{DbRegistrar, Rejection, SharedConn};
 use super::request::FormRequest;
 use super::sessions::{self, NewUserSession, Planned, SessionPolicy, Started};
-use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use super::{GrantType, OAuthError, ScopeSet};
 use crate::storage::authorization_codes::Issuing;
 use crate::storage::{DbConnection, StorageError};
 
@@ -128,13 +129,22 @@ pub fn grant(
     conn: &mut DbConnection,
     minter: &Minter,
     policy: &SessionPolicy,
+    presented: &Presented<'_>,
     request: &FormRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    // Precise errors for the credentials first; oxide-auth reads them again itself, and
+    // its `check` is answered from the client authenticated here.
+    presented.credentials()?;
     request.required("code")?;
-    request.required("redirect_uri")?;
+    // oxide-auth refuses a redirect_uri that is no URL before it authenticates the client.
+    if url::Url::parse(request.required("redirect_uri")?).is_err() {
+        return Err(OAuthError::invalid_request(
+            "malformed authorization code request",
+        ));
+    }
     // Before the transaction, so that claiming the code is its first statement.
-    let client = client_auth::authenticate(conn, request, true)?;
+    let client = presented.authenticate(conn, true)?;
     let planned = Planned::for_client(&client);
     let issues = Issuing {
         family_id: planned.family_id.as_deref(),
@@ -143,7 +153,8 @@ pub fn grant(
     };
     let outcome = conn.transaction(|conn| {
         let conn = RefCell::new(conn);
-        let registrar = DbRegistrar::new(&conn, GrantType::AuthorizationCode).with_client(client);
+        let registrar =
+            DbRegistrar::new(&conn, GrantType::AuthorizationCode).with_client(client.clone());
         let kept_roles = RefCell::new(None);
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,

@@ -14,8 +14,7 @@
 //! The count lives in the database (`storage::throttles`) and is only read or written on
 //! the failure path: a successful request costs nothing here.
 
-use super::request::FormRequest;
-use super::{client_auth, ErrorCode, OAuthError};
+use super::{ErrorCode, OAuthError};
 use crate::accounts::login_attempts::address_key;
 use crate::domain::Policy;
 use crate::storage::security_events::{self, Event, EventKind};
@@ -34,22 +33,24 @@ impl ClientGuard {
     }
 
     /// Runs `flow` (which authenticates the client); a failed client authentication is
-    /// counted against the request's address, and past the limit answered 429.
+    /// counted against `ip`, and past the limit answered 429. `client_id` is the one the
+    /// request presented, for the lockout event.
     pub fn guarded<T>(
         &self,
         conn: &mut DbConnection,
-        request: &FormRequest,
+        ip: Option<&str>,
+        client_id: Option<&str>,
         now: i64,
         flow: impl FnOnce(&mut DbConnection) -> Result<T, OAuthError>,
     ) -> Result<T, OAuthError> {
         let result = flow(conn);
-        let (Err(e), Some(ip)) = (&result, request.ip()) else {
+        let (Err(e), Some(ip)) = (&result, ip) else {
             return result;
         };
         if e.code != ErrorCode::InvalidClient {
             return result;
         }
-        match self.count_failure(conn, request, ip, now)? {
+        match self.count_failure(conn, client_id, ip, now)? {
             Some(wait) => Err(OAuthError::too_many_failures(wait)),
             None => result,
         }
@@ -59,7 +60,7 @@ impl ClientGuard {
     fn count_failure(
         &self,
         conn: &mut DbConnection,
-        request: &FormRequest,
+        client_id: Option<&str>,
         ip: &str,
         now: i64,
     ) -> Result<Option<i64>, StorageError> {
@@ -76,9 +77,7 @@ impl ClientGuard {
                 let detail = format!(
                     "failed client authentications from this address answered 429 for {wait} s"
                 );
-                let client_id = client_auth::credentials(request)
-                    .ok()
-                    .map(|c| c.client_id.chars().take(128).collect::<String>());
+                let client_id = client_id.map(|id| id.chars().take(128).collect::<String>());
                 let event = Event {
                     actor: None,
                     client_id: client_id.as_deref(),

@@ -8,9 +8,10 @@
 
 use serde::Serialize;
 
+use super::client_auth::Presented;
 use super::issuer::Minter;
 use super::request::FormRequest;
-use super::{client_auth, OAuthError};
+use super::OAuthError;
 use crate::domain::secret::SecretHash;
 use crate::storage::clients::{self, TokenRef};
 use crate::storage::refresh_tokens;
@@ -49,15 +50,16 @@ pub fn looks_like_jwt(token: &str) -> bool {
 pub fn introspect(
     conn: &mut DbConnection,
     minter: &Minter,
+    presented: &Presented<'_>,
     request: &FormRequest,
     now: i64,
 ) -> Result<Introspection, OAuthError> {
     let token = request.required("token")?;
     // `token_type_hint` only speeds up a search (RFC 7662 §2.1); the shape tells us as well.
     if looks_like_jwt(token) {
-        return introspect_access_token(conn, minter, request, token, now);
+        return introspect_access_token(conn, minter, presented, token, now);
     }
-    let asking = client_auth::authenticate(conn, request, false)?;
+    let asking = presented.authenticate(conn, false)?;
     Ok(
         // `find` knows no token of a deleted client.
         match refresh_tokens::find(conn, &SecretHash::of(token.as_bytes()))? {
@@ -83,14 +85,14 @@ pub fn introspect(
 fn introspect_access_token(
     conn: &mut DbConnection,
     minter: &Minter,
-    request: &FormRequest,
+    presented: &Presented<'_>,
     token: &str,
     now: i64,
 ) -> Result<Introspection, OAuthError> {
-    let creds = client_auth::credentials(request)?;
-    let Some(secret) = creds.secret else {
+    let creds = presented.credentials()?;
+    if !creds.has_secret() {
         return Err(OAuthError::invalid_client("client authentication required"));
-    };
+    }
     let verified = jwt::verify(
         token,
         &minter.keyring,
@@ -100,7 +102,7 @@ fn introspect_access_token(
         now,
     )?;
     let Some(claims) = verified else {
-        client_auth::authenticate(conn, request, false)?;
+        presented.authenticate(conn, false)?;
         return Ok(Introspection::default());
     };
     let token_ref = TokenRef {
@@ -108,9 +110,10 @@ fn introspect_access_token(
         family_id: claims.sid.as_deref(),
         client_id: &claims.client_id,
     };
-    let found = clients::find_with_token_state(conn, creds.client_id, &token_ref, now)?;
-    let admitted =
-        crate::domain::client::admits(found.as_ref().map(|(c, _)| c), Some(secret.as_bytes()));
+    // The asking client is read with the token's state in the same query, so it is not
+    // taken from the authenticator's memory: that would not save a round trip.
+    let found = clients::find_with_token_state(conn, &creds.client_id, &token_ref, now)?;
+    let admitted = creds.admits(found.as_ref().map(|(c, _)| c));
     let Some((asking, state)) = found.filter(|_| admitted) else {
         return Err(OAuthError::invalid_client("client authentication failed"));
     };

@@ -6,6 +6,7 @@ pub mod authorization_code;
 pub mod authorization_service;
 pub mod authorizer;
 pub mod client_auth;
+pub mod client_cache;
 pub mod client_credentials;
 pub mod client_throttle;
 pub mod discovery;
@@ -20,6 +21,7 @@ pub mod request;
 pub mod revocation;
 mod scope_bridge;
 pub mod sessions;
+pub mod token_endpoints;
 
 pub use crate::domain::{
     ErrorCode, GrantType, MalformedScope, OAuthError, ScopeSet, UnknownGrantType, UserScopeError,

@@ -27,8 +27,11 @@ pub async fn grant(
         .db
         .run(move |conn| {
             let now = shared.clock.now();
-            shared.client_guard.guarded(conn, &request, now, |conn| {
-                let client = client_auth::authenticate(conn, &request, true)?;
+            let clients = &shared.tokens.clients;
+            let presented = clients.presented(&request);
+            let creds = presented.credentials.as_ref().ok();
+            clients.guarded(conn, &request, creds, now, |conn| {
+                let client = presented.authenticate(conn, true)?;
                 client_auth::require_grant(&client, GrantType::Password)?;
                 Ok(client)
             })

@@ -5,10 +5,11 @@
 //! place for an atomic exchange, family revocation or a grace window, so this flow stands
 //! beside it, sharing client authentication and the minter.
 
+use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse, UserGrant};
 use super::request::FormRequest;
 use super::sessions::SessionPolicy;
-use super::{client_auth, GrantType, OAuthError, ScopeSet};
+use super::{GrantType, OAuthError, ScopeSet};
 use crate::domain::secret::{PlainSecret, SecretHash};
 use crate::storage::refresh_tokens::{self, Rotation, RotationPolicy};
 use crate::storage::security_events::{self, Event, EventKind};
@@ -23,10 +24,11 @@ pub fn grant(
     conn: &mut DbConnection,
     minter: &Minter,
     policy: &SessionPolicy,
+    presented: &Presented<'_>,
     request: &FormRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(conn, request, true)?;
+    let client = presented.authenticate(conn, true)?;
     client_auth::require_grant(&client, GrantType::RefreshToken)?;
     let presented = SecretHash::of(request.required("refresh_token")?.as_bytes());
     let requested = request.scope()?;

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use oxide_auth::endpoint::{PreGrant, Scope};
 use oxide_auth::primitives::registrar::{
@@ -34,34 +35,40 @@ pub enum Rejection {
     Storage(StorageError),
 }
 
+/// The placeholder redirect of flows without one, parsed once rather than per token.
+static NO_REDIRECT: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+    "urn:ietf:params:oauth:no-redirect"
+        .parse()
+        .expect("valid URN")
+});
+
 /// One request's connection, shared by the primitives of its flow.
 pub type SharedConn<'a> = &'a RefCell<&'a mut DbConnection>;
 
 /// A registrar for one request: it borrows that request's connection, remembers the
 /// client it loaded and the reason for any refusal.
+///
+/// Started from a client the authenticator already admitted ([`DbRegistrar::for_client`],
+/// [`DbRegistrar::with_client`]), it answers oxide-auth's `check` from that client instead
+/// of reading the credentials against storage a second time.
 pub struct DbRegistrar<'a> {
-    conn: SharedConn<'a>,
-    /// The grant being asked for; `None` when only authenticating a client.
-    grant: Option<GrantType>,
+    /// `None` for a registrar that answers from an authenticated client alone.
+    conn: Option<SharedConn<'a>>,
+    /// The client `client` holds was authenticated for this request already.
+    authenticated: bool,
+    /// The grant being asked for.
+    grant: GrantType,
     /// For user grants: what the user's roles allow; `negotiate` narrows to it.
     user_scopes: Option<ScopeSet>,
-    client: RefCell<Option<Client>>,
+    client: RefCell<Option<Arc<Client>>>,
     rejection: RefCell<Option<Rejection>>,
 }
 
 impl<'a> DbRegistrar<'a> {
     pub fn new(conn: SharedConn<'a>, grant: GrantType) -> Self {
-        Self::build(conn, Some(grant))
-    }
-
-    /// A registrar that only checks credentials, whatever the grant.
-    pub fn authenticating(conn: SharedConn<'a>) -> Self {
-        Self::build(conn, None)
-    }
-
-    fn build(conn: SharedConn<'a>, grant: Option<GrantType>) -> Self {
         DbRegistrar {
-            conn,
+            conn: Some(conn),
+            authenticated: false,
             grant,
             user_scopes: None,
             client: RefCell::new(None),
@@ -69,9 +76,23 @@ impl<'a> DbRegistrar<'a> {
         }
     }
 
-    /// Starts from a client the caller already loaded.
-    pub fn with_client(mut self, client: Client) -> Self {
+    /// A registrar with no storage at all, for a client already authenticated: what the
+    /// client-credentials grant needs, so it can run without a database connection.
+    pub fn for_client(client: Arc<Client>, grant: GrantType) -> Self {
+        DbRegistrar {
+            conn: None,
+            authenticated: true,
+            grant,
+            user_scopes: None,
+            client: RefCell::new(Some(client)),
+            rejection: RefCell::new(None),
+        }
+    }
+
+    /// Starts from a client the authenticator already admitted for this request.
+    pub fn with_client(mut self, client: Arc<Client>) -> Self {
         self.client = RefCell::new(Some(client));
+        self.authenticated = true;
         self
     }
 
@@ -83,12 +104,7 @@ impl<'a> DbRegistrar<'a> {
 
     /// The client loaded so far, if any.
     pub fn client(&self) -> Option<Client> {
-        self.client.borrow().clone()
-    }
-
-    /// The client `check` loaded, once it succeeded.
-    pub fn into_client(self) -> Option<Client> {
-        self.client.into_inner()
+        self.client.borrow().as_deref().cloned()
     }
 
     pub fn take_rejection(&self) -> Option<Rejection> {
@@ -100,17 +116,22 @@ impl<'a> DbRegistrar<'a> {
         as_error
     }
 
-    fn load(&self, client_id: &str) -> Result<Option<Client>, RegistrarError> {
+    fn load(&self, client_id: &str) -> Result<Option<Arc<Client>>, RegistrarError> {
         if let Some(client) = self.client.borrow().as_ref().filter(|c| c.id == client_id) {
             return Ok(Some(client.clone()));
         }
-        let found = clients::find(&mut self.conn.borrow_mut(), client_id)
-            .map_err(|e| self.reject(Rejection::Storage(e), RegistrarError::PrimitiveError))?;
+        // Authenticated for one client, the registrar knows no other.
+        let Some(conn) = self.conn.filter(|_| !self.authenticated) else {
+            return Ok(None);
+        };
+        let found = clients::find(&mut conn.borrow_mut(), client_id)
+            .map_err(|e| self.reject(Rejection::Storage(e), RegistrarError::PrimitiveError))?
+            .map(Arc::new);
         self.client.replace(found.clone());
         Ok(found)
     }
 
-    fn loaded(&self, client_id: &str) -> Result<Client, RegistrarError> {
+    fn loaded(&self, client_id: &str) -> Result<Arc<Client>, RegistrarError> {
         self.load(client_id)?
             .ok_or_else(|| self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))
     }
@@ -126,16 +147,12 @@ impl Registrar for DbRegistrar<'_> {
             }
             // Required even with one registered URI: a browser is never sent anywhere the
             // request did not name (RFC 9700 §2.1).
-            Some(_) | None if self.grant == Some(GrantType::AuthorizationCode) => {
+            Some(_) | None if self.grant == GrantType::AuthorizationCode => {
                 return Err(self.reject(Rejection::RedirectUri, RegistrarError::Unspecified))
             }
             Some(_) => return Err(RegistrarError::Unspecified),
             // Flows without a redirect (client credentials) still need a placeholder.
-            None => RegisteredUrl::Semantic(
-                "urn:ietf:params:oauth:no-redirect"
-                    .parse()
-                    .expect("valid URN"),
-            ),
+            None => RegisteredUrl::Semantic(NO_REDIRECT.clone()),
         };
         Ok(BoundClient {
             client_id: bound.client_id,
@@ -149,9 +166,9 @@ impl Registrar for DbRegistrar<'_> {
         scope: Option<Scope>,
     ) -> Result<PreGrant, RegistrarError> {
         let client = self.loaded(&bound.client_id)?;
-        if let Some(grant) = self.grant.filter(|g| !client.allows_grant(*g)) {
+        if !client.allows_grant(self.grant) {
             return Err(self.reject(
-                Rejection::GrantNotAllowed(grant),
+                Rejection::GrantNotAllowed(self.grant),
                 RegistrarError::Unspecified,
             ));
         }
@@ -187,15 +204,21 @@ impl Registrar for DbRegistrar<'_> {
 
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
         let client = self.load(client_id)?;
+        // Already authenticated: oxide-auth read the same request's credentials, so the
+        // same client id is the same authentication (`load` knows no other id).
+        let admitted = if self.authenticated {
+            client.is_some()
+        } else {
+            crate::domain::client::admits(client.as_deref(), passphrase)
+        };
         match client {
-            _ if !crate::domain::client::admits(client.as_ref(), passphrase) => {
+            _ if !admitted => {
                 Err(self.reject(Rejection::BadCredentials, RegistrarError::Unspecified))
             }
-            Some(client) if self.grant.is_some_and(|g| !client.allows_grant(g)) => Err(self
-                .reject(
-                    Rejection::GrantNotAllowed(self.grant.expect("checked just above")),
-                    RegistrarError::Unspecified,
-                )),
+            Some(client) if !client.allows_grant(self.grant) => Err(self.reject(
+                Rejection::GrantNotAllowed(self.grant),
+                RegistrarError::Unspecified,
+            )),
             _ => Ok(()),
         }
     }

@@ -1,9 +1,10 @@
 //! Token revocation (RFC 7009): a client ends one of its own tokens.
 
+use super::client_auth::Presented;
 use super::introspection::looks_like_jwt;
 use super::issuer::Minter;
 use super::request::FormRequest;
-use super::{client_auth, ErrorCode, OAuthError};
+use super::{ErrorCode, OAuthError};
 use crate::domain::secret::SecretHash;
 use crate::storage::refresh_tokens;
 use crate::storage::security_events::{self, Event, EventKind};
@@ -22,10 +23,11 @@ fn not_yours() -> OAuthError {
 pub fn revoke(
     conn: &mut DbConnection,
     minter: &Minter,
+    presented: &Presented<'_>,
     request: &FormRequest,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let client = client_auth::authenticate(conn, request, true)?;
+    let client = presented.authenticate(conn, true)?;
     let token = request.required("token")?;
     if looks_like_jwt(token) {
         // A verified, unexpired token of ours; revoking one already revoked is a no-op.

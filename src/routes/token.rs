@@ -1,15 +1,12 @@
-//! The token, introspection and revocation endpoints: each runs its flow on the blocking
-//! pool (through `Database::run`); `web::headers` marks every answer `no-store`.
+//! The token, introspection and revocation endpoints: extract, call the token service
+//! (`oauth::token_endpoints`), render; `web::headers` marks every answer `no-store`.
 
 use actix_web::{web, HttpResponse};
 
+use crate::oauth::password_grant;
 use crate::oauth::request::FormRequest;
-use crate::oauth::{
-    authorization_code, client_credentials, introspection, password_grant, refresh, revocation,
-    ErrorCode, GrantType, OAuthError,
-};
+use crate::oauth::{ErrorCode, GrantType, OAuthError};
 use crate::startup::AppState;
-use crate::storage::DbConnection;
 
 /// RFC 6749 §3.2: dispatch on `grant_type`.
 pub async fn token(
@@ -25,26 +22,12 @@ pub async fn token(
         )
     };
     let grant = grant_type.parse::<GrantType>().map_err(|_| unsupported())?;
-    let shared = state.clone();
+    let tokens = state.tokens.clone();
     let response = match grant {
         GrantType::Password => password_grant::grant(state, request).await?,
-        grant => {
-            let flow = move |conn: &mut DbConnection| {
-                let s = &shared;
-                let now = s.clock.now();
-                s.client_guard
-                    .guarded(conn, &request, now, |conn| match grant {
-                        GrantType::ClientCredentials => {
-                            client_credentials::grant(&s.minter, conn, &request, now)
-                        }
-                        GrantType::RefreshToken => {
-                            refresh::grant(conn, &s.minter, &s.sessions, &request, now)
-                        }
-                        _ => authorization_code::grant(conn, &s.minter, &s.sessions, &request, now),
-                    })
-            };
-            state.db.run(flow).await?
-        }
+        GrantType::ClientCredentials => tokens.client_credentials(request).await?,
+        GrantType::RefreshToken => tokens.refresh(request).await?,
+        GrantType::AuthorizationCode => tokens.authorization_code(request).await?,
     };
     Ok(HttpResponse::Ok().json(response))
 }
@@ -54,16 +37,7 @@ pub async fn introspect(
     state: web::Data<AppState>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    let shared = state.clone();
-    let answer = state
-        .db
-        .run(move |conn| {
-            let now = shared.clock.now();
-            shared.client_guard.guarded(conn, &request, now, |conn| {
-                introspection::introspect(conn, &shared.minter, &request, now)
-            })
-        })
-        .await?;
+    let answer = state.tokens.introspect(request).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -72,15 +46,6 @@ pub async fn revoke(
     state: web::Data<AppState>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    let shared = state.clone();
-    state
-        .db
-        .run(move |conn| {
-            let now = shared.clock.now();
-            shared.client_guard.guarded(conn, &request, now, |conn| {
-                revocation::revoke(conn, &shared.minter, &request, now)
-            })
-        })
-        .await?;
+    state.tokens.revoke(request).await?;
     Ok(HttpResponse::Ok().finish())
 }

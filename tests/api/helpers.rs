@@ -227,6 +227,15 @@ impl TestApp {
         cli(&self.env, args)
     }
 
+    /// Runs the CLI on a blocking thread, so the test can keep talking to servers meanwhile.
+    pub fn cli_in_background(&self, args: &[&str]) -> actix_web::rt::task::JoinHandle<Output> {
+        let env = self.env.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        actix_web::rt::task::spawn_blocking(move || {
+            cli(&env, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    }
+
     /// Runs a CLI command that must succeed with `--json`, and parses its output.
     pub fn cli_json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();

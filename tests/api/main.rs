@@ -15,6 +15,7 @@ mod authorization_code;
 mod bad_input;
 mod cli;
 mod cli_robustness;
+mod client_cache;
 mod client_credentials;
 mod discovery;
 mod events;
