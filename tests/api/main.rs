@@ -29,6 +29,7 @@ mod pending_authorization;
 mod primitives;
 mod refresh_tokens;
 mod resource;
+mod round_trips;
 mod signature_malleability;
 mod two_factor;
 mod usernames;
