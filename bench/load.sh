@@ -16,15 +16,15 @@
 #                 server runs with the default limits
 #     code        authorization-code round trips (benches/code_flow_load.rs) at 1 and 8
 #                 connections: login + consent, login with remembered consent, and an
-#                 existing session; users hashed at BCRYPT_COST (default 12)
+#                 existing session (FLOWS picks some: FLOWS=session); users hashed at
+#                 BCRYPT_COST (default 12)
 #     ceiling     client credentials against the ceiling (../shared/bench/ceiling: HTTP, one
 #                 secret check, one ES256 signature, nothing else), run beside gatehouse and
 #                 loaded with the same oha command (64 connections, scope api:read) in
 #                 ROUNDS (default 3) alternating rounds; prints each figure and the share
 #
 #   DURATION=30s bench/load.sh
-#   ROUNDS=5 bench/load.sh sqlite ceiling
-#   BENCH_BIN=/tmp/gatehouse-before bench/load.sh sqlite ceiling   # another build
+#   GATEHOUSE_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
 #
 # The load generator runs on the same machine as the server: the figures include its cost.
@@ -44,11 +44,12 @@ case "$mode" in
 esac
 
 command -v oha >/dev/null || cargo install oha --locked
-# BENCH_BIN measures another build (an older commit's) with this script.
-[ -n "${BENCH_BIN:-}" ] || cargo build --release --quiet
+# GATEHOUSE_BIN runs another build of the server (an earlier commit's, to compare side by
+# side); the load drivers are this checkout's.
+bin=${GATEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
+[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 [ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
-bin=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
 if [ "$mode" = ceiling ]; then
   # Built outside the project's tree (its README says how), once per machine.
   ceiling_src=${CEILING_SRC:-../shared/bench/ceiling}
@@ -188,7 +189,7 @@ case "$mode" in
       "echo 'bench password' | GATEHOUSE_ACCOUNTS_BCRYPT_COST=$cost $bin user create user{} --role bench --json >/dev/null"
     redirect=http://127.0.0.1:9/callback
     printf '%-11s %5s %9s %9s %9s %9s %9s %9s %9s %6s\n' mode conns trips/s p50_ms p99_ms login_p50 login_p99 rest_p50 rest_p99 failed
-    for flow in consent remembered session; do
+    for flow in ${FLOWS:-consent remembered session}; do
       for c in $levels; do
         # A client nobody has approved yet, so `consent` really asks.
         app=$("$bin" client create --name "bench $flow $c" --redirect-uri $redirect --scope bench:read --json)

@@ -1,7 +1,6 @@
 //! Building the server from settings: open the database, check the key-encryption key,
 //! load the signing and sealing keys, bind, serve.
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,12 @@ use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
+use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::client_auth::ClientAuthenticator;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::issuer::Minter;
+use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
@@ -34,6 +35,7 @@ use crate::tokens::at_rest;
 use crate::tokens::kek::KekError;
 use crate::tokens::keys::Keyring;
 use crate::tokens::sealing::SealingKeys;
+use crate::web::pages::ScopeDescriptions;
 use crate::web::session::BrowserSessions;
 
 /// What every request handler shares.
@@ -44,28 +46,10 @@ pub struct AppState {
     /// Password and second-factor checks under the login limits.
     pub login: LoginService,
     pub sessions: SessionPolicy,
-    /// Browser sessions of the login and consent pages.
-    pub browser: BrowserSessions,
     /// Seals cookies and TOTP secrets.
     pub sealing: Arc<SealingKeys>,
-    /// Consent-page descriptions by scope name.
-    pub scope_descriptions: BTreeMap<String, String>,
-    /// Lifetime of authorization codes, in seconds.
-    pub code_ttl: i64,
-    /// Which clients must send a PKCE code challenge.
-    pub pkce: PkcePolicy,
     /// The token, introspection and revocation endpoints, with the client authenticator.
     pub tokens: Arc<TokenEndpoints>,
-}
-
-impl AppState {
-    /// The rules the authorization endpoint issues codes under.
-    pub fn authorization_rules(&self) -> Rules {
-        Rules {
-            code_ttl: self.code_ttl,
-            pkce: self.pkce,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +158,24 @@ impl Application {
         };
         let login = LoginService::new(db.clone(), passwords, login_limits, sealing.clone());
         let t = &settings.tokens;
+        let authorization = web::Data::new(AuthorizationService::new(
+            db.clone(),
+            sealing.clone(),
+            Rules {
+                code_ttl: t.authorization_code_ttl_secs,
+                pkce: PkcePolicy {
+                    required_for_confidential_clients: t.pkce_required_for_confidential_clients,
+                },
+            },
+        ));
+        let browser = web::Data::new(BrowserSessions::new(
+            sealing.clone(),
+            settings.accounts.login_session_ttl_secs,
+            issuer.starts_with("https://"),
+            db.clone(),
+            clock.clone(),
+        ));
+        let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
         let tokens = Arc::new(TokenEndpoints {
             db: db.clone(),
             minter: Arc::new(Minter {
@@ -196,17 +198,7 @@ impl Application {
             clock,
             login,
             sessions: tokens.sessions.clone(),
-            browser: BrowserSessions::new(
-                sealing.clone(),
-                settings.accounts.login_session_ttl_secs,
-                issuer.starts_with("https://"),
-            ),
             sealing,
-            scope_descriptions: settings.scopes.descriptions.clone(),
-            code_ttl: t.authorization_code_ttl_secs,
-            pkce: PkcePolicy {
-                required_for_confidential_clients: t.pkce_required_for_confidential_clients,
-            },
             tokens,
         });
         let discovery = web::Data::new(Discovery::new(
@@ -224,6 +216,9 @@ impl Application {
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(discovery.clone())
+                .app_data(authorization.clone())
+                .app_data(descriptions.clone())
+                .app_data(browser.clone())
                 .app_data(body_limit)
                 .app_data(body_read_timeout)
                 .app_data(forwarded)
@@ -300,6 +295,7 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
                 events_before: now - event_retention,
                 throttles_before: now - forget,
                 addresses_before: now - known_for,
+                requests_before: now - PENDING_TTL_SECS,
             };
             let purge = move |conn: &mut DbConnection| housekeeping::purge(conn, &retention, batch);
             match db.run(purge).await {

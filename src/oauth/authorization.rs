@@ -1,45 +1,43 @@
-//! The authorization endpoint's flow (RFC 6749 §4.1.1–4.1.2), through oxide-auth's
-//! authorization state machine. The request is checked again at every step (the login and
-//! consent forms carry it in their `action` URL), so nothing about it is kept between them.
+//! The authorization endpoint's rules (RFC 6749 §4.1.1–4.1.2), run once per request:
+//! [`validate`] drives oxide-auth's authorization state machine over the request when it
+//! arrives; what it accepted travels on sealed (`pending`), and [`issue`] or [`deny`] answers
+//! it from that value, without parsing the request again.
 //!
 //! ```text
 //!  GET /authorize ──▶ client and exact redirect URI   (DbRegistrar::bound_redirect)  ✗ error page
 //!                 ──▶ response_type, PKCE challenge    (oxide-auth, PkceChallenge)    ✗ redirect
-//!                 ──▶ scope: client, then user's roles (DbRegistrar::negotiate)       ✗ redirect
-//!  consent allow  ──▶ code                             (DbAuthorizer::authorize)      ✓ redirect
+//!                 ──▶ scope within the client's        (DbRegistrar::negotiate)       ✗ redirect
+//!  a user known   ──▶ scope within the user's roles    (narrow)                       ✗ redirect
+//!  consent allow  ──▶ code, one per pending request    (DbAuthorizer::authorize)      ✓ redirect
 //! ```
 
 use std::cell::RefCell;
 
+use chrono::{TimeZone, Utc};
 use oxide_auth::code_grant::authorization::{
-    authorization_code, Endpoint, Error as FlowError, ErrorUrl, Extension, Pending,
+    authorization_code, Endpoint, Error as FlowError, ErrorUrl, Extension,
 };
-use oxide_auth::code_grant::error::AuthorizationErrorType;
+use oxide_auth::code_grant::error::{AuthorizationError, AuthorizationErrorType};
+use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::authorizer::Authorizer;
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::registrar::Registrar;
 use url::Url;
 
 use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::pending::{PendingAuthorization, Validated};
 use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
-use crate::storage::clients::Client;
+use crate::storage::login_sessions::Standing;
 use crate::storage::{DbConnection, StorageError};
-
-/// A valid authorization request, as the consent page shows it.
-#[derive(Debug, Clone)]
-pub struct Asked {
-    pub client: Client,
-    /// Narrowed to the user's roles once a user is known.
-    pub scope: ScopeSet,
-}
 
 /// Why an authorization request goes no further.
 #[derive(Debug)]
 pub enum Refusal {
-    /// The client or redirect URI cannot be trusted: tell the user, never redirect
-    /// (RFC 6749 §4.1.2.1).
+    /// The client or redirect URI cannot be trusted, or the request is not this browser's:
+    /// tell the user, never redirect (RFC 6749 §4.1.2.1).
     Page(&'static str),
     /// Tell the client at its (validated) redirect URI, with `error` and `state`.
     Redirect(Url),
@@ -67,17 +65,31 @@ pub struct Rules {
     pub pkce: PkcePolicy,
 }
 
-/// Who answers, and what their roles allow.
-pub struct Owner<'u> {
-    pub user_id: &'u str,
-    pub allowed: ScopeSet,
-}
+/// What the user sees when a pending request was answered already: a posted form sent twice,
+/// or the back button after the redirect.
+pub const ALREADY_ANSWERED: &str =
+    "This sign-in request was already answered. Go back to the application and start again.";
 
 struct AuthorizeEndpoint<'a> {
     registrar: DbRegistrar<'a>,
-    authorizer: DbAuthorizer<'a>,
+    /// oxide-auth's flow ends in a `Pending` that is never authorized: codes are issued from
+    /// the sealed value instead. It still wants an authorizer.
+    authorizer: NoCodes,
     pkce: PkcePolicy,
     extension: PkceChallenge,
+}
+
+/// The authorizer of a flow that only validates.
+struct NoCodes;
+
+impl Authorizer for NoCodes {
+    fn authorize(&mut self, _: Grant) -> Result<String, ()> {
+        Err(())
+    }
+
+    fn extract(&mut self, _: &str) -> Result<Option<Grant>, ()> {
+        Err(())
+    }
 }
 
 impl Endpoint for AuthorizeEndpoint<'_> {
@@ -100,82 +112,124 @@ impl Endpoint for AuthorizeEndpoint<'_> {
     }
 }
 
-/// Validates the request; with an `owner`, also narrows its scope to the owner's roles.
-pub fn check(
+/// Checks an authorization request against the client's registration: client, exact redirect
+/// URI, response type, PKCE challenge, scope.
+pub fn validate(
     conn: &mut DbConnection,
     request: &FormRequest,
-    owner: Option<ScopeSet>,
     pkce: PkcePolicy,
-) -> Result<Asked, Refusal> {
+) -> Result<Validated, Refusal> {
     let conn = RefCell::new(conn);
-    let mut endpoint = endpoint(&conn, owner, pkce, 0, 0);
-    let pending = run(&mut endpoint, request)?;
+    let mut endpoint = AuthorizeEndpoint {
+        registrar: DbRegistrar::new(&conn, GrantType::AuthorizationCode),
+        authorizer: NoCodes,
+        pkce,
+        extension: PkceChallenge::default(),
+    };
+    let pending =
+        authorization_code(&mut endpoint, request).map_err(|e| refusal(&mut endpoint, e))?;
     let client = endpoint
         .registrar
         .client()
         .ok_or(Refusal::Page("the client could not be loaded"))?;
-    let scope = ScopeSet::try_from(&pending.pre_grant().scope)
+    let solicitation = pending.as_solicitation();
+    let grant = solicitation.pre_grant();
+    let scope = ScopeSet::try_from(&grant.scope)
         .map_err(|_| Refusal::Page("the negotiated scope is malformed"))?;
-    Ok(Asked { client, scope })
+    Ok(Validated {
+        client_id: client.id.to_string(),
+        client_name: client.name,
+        redirect_uri: grant.redirect_uri.as_str().to_owned(),
+        scope: scope.to_string(),
+        state: solicitation.state().map(str::to_owned),
+        pkce: endpoint.extension.take_recorded(),
+    })
 }
 
-/// Acts on the owner's decision: the redirect URI with a fresh code, or with `access_denied`.
-/// Answers also the scope the code grants (empty when denied).
-pub fn decide(
+/// The request's scope within what the user's roles allow; none at all is `invalid_scope` at
+/// the client's redirect URI (SPEC "Scopes and roles").
+pub fn narrow(pending: &PendingAuthorization, allowed: &ScopeSet) -> Result<ScopeSet, Refusal> {
+    let granted = pending.scope().intersection(allowed);
+    if granted.is_empty() {
+        let mut error = AuthorizationError::default();
+        error.set_type(AuthorizationErrorType::InvalidScope);
+        error.explain("none of the requested scopes is allowed to this user");
+        return Err(Refusal::Redirect(error_url(pending, error)?));
+    }
+    Ok(granted)
+}
+
+/// Issues the pending request's one code for the signed-in user, granting `scope`: the
+/// redirect URI with `code` and `state`. The code keeps the user's roles for the token.
+pub fn issue(
     conn: &mut DbConnection,
-    request: &FormRequest,
-    owner: Owner<'_>,
-    decision: Decision,
+    pending: &PendingAuthorization,
+    user: &Standing,
+    scope: &ScopeSet,
     rules: Rules,
     now: i64,
-) -> Result<(Url, ScopeSet), Refusal> {
-    let conn = RefCell::new(conn);
-    let mut endpoint = endpoint(&conn, Some(owner.allowed), rules.pkce, now, rules.code_ttl);
-    let pending = run(&mut endpoint, request)?;
-    let (outcome, granted) = match decision {
-        Decision::Deny => (pending.deny(), ScopeSet::default()),
-        Decision::Allow => {
-            let granted = ScopeSet::try_from(&pending.pre_grant().scope)
-                .map_err(|_| Refusal::Page("the negotiated scope is malformed"))?;
-            (
-                pending.authorize(&mut endpoint, owner.user_id.into()),
-                granted,
-            )
-        }
-    };
-    let url = outcome.map_err(|e| refusal(&mut endpoint, e))?;
-    Ok((url, granted))
-}
-
-fn endpoint<'a>(
-    conn: &'a RefCell<&'a mut DbConnection>,
-    owner: Option<ScopeSet>,
-    pkce: PkcePolicy,
-    now: i64,
-    code_ttl: i64,
-) -> AuthorizeEndpoint<'a> {
-    let registrar = DbRegistrar::new(conn, GrantType::AuthorizationCode);
-    AuthorizeEndpoint {
-        registrar: match owner {
-            Some(allowed) => registrar.for_user(allowed),
-            None => registrar,
-        },
-        authorizer: DbAuthorizer::issuing(conn, now, code_ttl),
-        pkce,
-        extension: PkceChallenge::default(),
+) -> Result<Url, Refusal> {
+    let request = &pending.request;
+    let mut url = redirect_uri(pending)?;
+    let mut extensions = Extensions::new();
+    if let Some(challenge) = &request.pkce {
+        extensions.set(&Pkce::optional(), Value::private(Some(challenge.clone())));
     }
+    let grant = Grant {
+        owner_id: user.user_id.clone(),
+        client_id: request.client_id.clone(),
+        scope: scope.into(),
+        redirect_uri: url.clone(),
+        until: Utc
+            .timestamp_opt(now + rules.code_ttl, 0)
+            .single()
+            .unwrap_or_else(Utc::now),
+        extensions,
+    };
+    let conn = RefCell::new(conn);
+    let mut authorizer =
+        DbAuthorizer::issuing(&conn, &pending.id, &user.roles, now, rules.code_ttl);
+    let code = authorizer
+        .authorize(grant)
+        .map_err(|()| match authorizer.take_rejection() {
+            Some(CodeRejection::Storage(e)) => Refusal::Storage(e),
+            Some(CodeRejection::AlreadyIssued) => Refusal::Page(ALREADY_ANSWERED),
+            _ => Refusal::Storage(StorageError::Corrupt(
+                "issuing an authorization code failed without a reason".into(),
+            )),
+        })?;
+    url.query_pairs_mut()
+        .append_pair("code", &code)
+        .extend_pairs(request.state.as_deref().map(|v| ("state", v)));
+    Ok(url)
 }
 
-fn run(endpoint: &mut AuthorizeEndpoint<'_>, request: &FormRequest) -> Result<Pending, Refusal> {
-    authorization_code(endpoint, request).map_err(|e| refusal(endpoint, e))
+/// The user said no: `access_denied` at the redirect URI (RFC 6749 §4.1.2.1).
+pub fn deny(pending: &PendingAuthorization) -> Result<Url, Refusal> {
+    let mut error = AuthorizationError::default();
+    error.set_type(AuthorizationErrorType::AccessDenied);
+    error_url(pending, error)
+}
+
+fn redirect_uri(pending: &PendingAuthorization) -> Result<Url, Refusal> {
+    // Validated against the registration before it was sealed; only a value this server made
+    // opens, so a failure here is a bug, not an attack.
+    Url::parse(&pending.request.redirect_uri)
+        .map_err(|_| Refusal::Page("The registered redirect_uri is not a URL."))
+}
+
+fn error_url(pending: &PendingAuthorization, error: AuthorizationError) -> Result<Url, Refusal> {
+    let url = redirect_uri(pending)?;
+    Ok(error_redirect(ErrorUrl::new(
+        url,
+        pending.request.state.as_deref(),
+        error,
+    )))
 }
 
 /// Turns oxide-auth's error and the primitives' recorded reasons into what the user or the
 /// client is told.
 fn refusal(endpoint: &mut AuthorizeEndpoint<'_>, error: FlowError) -> Refusal {
-    if let Some(CodeRejection::Storage(e)) = endpoint.authorizer.take_rejection() {
-        return Refusal::Storage(e);
-    }
     let rejection = endpoint.registrar.take_rejection();
     let mut error_url =
         match error {

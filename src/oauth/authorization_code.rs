@@ -8,8 +8,9 @@
 //!         ◀── access + refresh token ──────────────────── start session  (SessionIssuer)
 //! ```
 //!
-//! All of it runs in one transaction: the code's row records what was issued before the
-//! exchange commits, so a replay, however soon, finds it and revokes it (§4.1.2).
+//! The client is authenticated first; the rest runs in one transaction whose first statement
+//! claims the code and records the ids of what the exchange will issue, so a replay, however
+//! soon, finds them and revokes what they name (§4.1.2).
 
 use std::cell::RefCell;
 
@@ -27,10 +28,10 @@ use super::issuer::{Minter, TokenResponse};
 use super::pkce::PkceVerifier;
 use super::registrar::{DbRegistrar, Rejection, SharedConn};
 use super::request::FormRequest;
-use super::sessions::{self, SessionPolicy, Started};
+use super::sessions::{self, NewUserSession, Planned, SessionPolicy, Started};
 use super::{GrantType, OAuthError, ScopeSet};
-use crate::domain::secret::SecretHash;
-use crate::storage::{authorization_codes, DbConnection, StorageError};
+use crate::storage::authorization_codes::Issuing;
+use crate::storage::{DbConnection, StorageError};
 
 struct CodeEndpoint<'a> {
     registrar: &'a DbRegistrar<'a>,
@@ -64,6 +65,10 @@ struct SessionIssuer<'a> {
     registrar: &'a DbRegistrar<'a>,
     minter: &'a Minter,
     policy: &'a SessionPolicy,
+    /// The ids the claim recorded.
+    planned: &'a Planned,
+    /// The roles the code kept, once claimed.
+    kept_roles: &'a RefCell<Option<Vec<String>>>,
     now: i64,
     started: Option<Started>,
     failure: Option<OAuthError>,
@@ -78,12 +83,17 @@ impl Issuer for SessionIssuer<'_> {
         let scope = ScopeSet::try_from(&grant.scope).map_err(|_| {
             self.failure = Some(OAuthError::server_error(&"stored code scope is malformed"));
         })?;
+        let session = NewUserSession {
+            client: &client,
+            user_id: &grant.owner_id,
+            scope: &scope,
+            roles: self.kept_roles.borrow_mut().take(),
+            planned: self.planned.clone(),
+        };
         let started = sessions::start(
             &mut self.conn.borrow_mut(),
             self.minter,
-            &client,
-            &grant.owner_id,
-            &scope,
+            session,
             self.policy,
             self.now,
         )
@@ -126,27 +136,43 @@ pub fn grant(
     // Precise errors for the credentials first; oxide-auth reads them again itself, and
     // its `check` is answered from the client authenticated here.
     presented.credentials()?;
-    let code = SecretHash::of(request.required("code")?.as_bytes());
+    request.required("code")?;
     // oxide-auth refuses a redirect_uri that is no URL before it authenticates the client.
     if url::Url::parse(request.required("redirect_uri")?).is_err() {
         return Err(OAuthError::invalid_request(
             "malformed authorization code request",
         ));
     }
+    // Before the transaction, so that claiming the code is its first statement.
     let client = presented.authenticate(conn, true)?;
+    let planned = Planned::for_client(&client);
+    let issues = Issuing {
+        family_id: planned.family_id.as_deref(),
+        access_jti: &planned.access_jti,
+        access_expires_at: now + minter.access_token_ttl_secs,
+    };
     let outcome = conn.transaction(|conn| {
-        authorization_codes::lock_for_exchange(conn, &code)?;
         let conn = RefCell::new(conn);
         let registrar =
             DbRegistrar::new(&conn, GrantType::AuthorizationCode).with_client(client.clone());
+        let kept_roles = RefCell::new(None);
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,
-            authorizer: DbAuthorizer::exchanging(&conn, &registrar, request.ip(), now),
+            authorizer: DbAuthorizer::exchanging(
+                &conn,
+                &registrar,
+                issues,
+                &kept_roles,
+                request.ip(),
+                now,
+            ),
             issuer: SessionIssuer {
                 conn: &conn,
                 registrar: &registrar,
                 minter,
                 policy,
+                planned: &planned,
+                kept_roles: &kept_roles,
                 now,
                 started: None,
                 failure: None,
@@ -155,7 +181,7 @@ pub fn grant(
         };
         let flow = access_token(&mut endpoint, request);
         let answer = match flow {
-            Ok(_) => finish(&conn, &mut endpoint),
+            Ok(_) => finish(&mut endpoint),
             Err(flow_error) => explain(&mut endpoint, flow_error),
         };
         match answer {
@@ -180,24 +206,14 @@ impl From<OAuthError> for Failure {
     }
 }
 
-fn finish(conn: SharedConn<'_>, endpoint: &mut CodeEndpoint<'_>) -> Result<TokenResponse, Failure> {
-    let (Some(code), Some(started)) = (
+fn finish(endpoint: &mut CodeEndpoint<'_>) -> Result<TokenResponse, Failure> {
+    match (
         endpoint.authorizer.exchanged(),
         endpoint.issuer.started.take(),
-    ) else {
-        return Err(
-            OAuthError::server_error(&"the code flow reported success without tokens").into(),
-        );
-    };
-    authorization_codes::record_issued(
-        &mut conn.borrow_mut(),
-        code,
-        started.family_id.as_deref(),
-        &started.access_jti,
-        started.access_expires_at,
-    )
-    .map_err(Failure::Storage)?;
-    Ok(started.response)
+    ) {
+        (Some(_), Some(started)) => Ok(started.response),
+        _ => Err(OAuthError::server_error(&"the code flow reported success without tokens").into()),
+    }
 }
 
 /// Turns oxide-auth's coarse error and the primitives' recorded reasons into the RFC 6749
@@ -221,7 +237,7 @@ fn explain(
             )
         }
         Some(CodeRejection::Expired) => return bad_code("authorization code expired"),
-        Some(CodeRejection::Unknown) => {
+        Some(CodeRejection::Unknown | CodeRejection::AlreadyIssued) => {
             return bad_code("authorization code unknown or issued to another client")
         }
         None => {}

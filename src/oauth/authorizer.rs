@@ -2,6 +2,8 @@
 //! random strings stored as SHA-256, live `tokens.authorization_code_ttl_secs`, and are
 //! exchanged at most once (RFC 6749 §4.1.2).
 
+use std::cell::RefCell;
+
 use chrono::{TimeZone, Utc};
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::authorizer::Authorizer;
@@ -9,7 +11,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
 use super::registrar::{DbRegistrar, SharedConn};
 use crate::domain::secret::{PlainSecret, SecretHash};
-use crate::storage::authorization_codes::{self, Exchange, NewCode, StoredCode};
+use crate::storage::authorization_codes::{self, Exchange, Issuing, NewCode, StoredCode};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::StorageError;
 
@@ -20,6 +22,8 @@ pub enum CodeRejection {
     Expired,
     /// Exchanged before: what that exchange issued has just been revoked.
     Replayed,
+    /// The pending authorization already issued its one code.
+    AlreadyIssued,
     Storage(StorageError),
 }
 
@@ -32,35 +36,65 @@ pub struct DbAuthorizer<'a> {
     ttl: i64,
     /// The requester's address, for the security event log.
     ip: Option<&'a str>,
+    /// The pending authorization a code is issued for (one code each).
+    request_id: Option<&'a str>,
+    /// The user's roles when the code is issued, for the access token it buys.
+    roles: &'a [String],
+    /// At the token endpoint: what the exchange will issue, recorded as the code is claimed.
+    issues: Option<Issuing<'a>>,
+    /// At the token endpoint: where the roles the claimed code kept go.
+    kept_roles: Option<&'a RefCell<Option<Vec<String>>>>,
     exchanged: Option<SecretHash>,
     rejection: Option<CodeRejection>,
 }
 
 impl<'a> DbAuthorizer<'a> {
-    /// For the authorization endpoint, which issues codes.
-    pub fn issuing(conn: SharedConn<'a>, now: i64, ttl: i64) -> Self {
+    /// For the authorization endpoint, which issues the one code of pending authorization
+    /// `request_id`.
+    pub fn issuing(
+        conn: SharedConn<'a>,
+        request_id: &'a str,
+        roles: &'a [String],
+        now: i64,
+        ttl: i64,
+    ) -> Self {
         DbAuthorizer {
             conn,
             registrar: None,
             now,
             ttl,
             ip: None,
+            request_id: Some(request_id),
+            roles,
+            issues: None,
+            kept_roles: None,
             exchanged: None,
             rejection: None,
         }
     }
 
-    /// For the token endpoint, which exchanges codes for `registrar`'s client.
+    /// For the token endpoint, which exchanges codes for `registrar`'s client, recording what
+    /// the exchange `issues`; the roles the code kept go to `kept_roles`.
     pub fn exchanging(
         conn: SharedConn<'a>,
         registrar: &'a DbRegistrar<'a>,
+        issues: Issuing<'a>,
+        kept_roles: &'a RefCell<Option<Vec<String>>>,
         ip: Option<&'a str>,
         now: i64,
     ) -> Self {
         DbAuthorizer {
+            conn,
             registrar: Some(registrar),
+            now,
+            ttl: 0,
             ip,
-            ..Self::issuing(conn, now, 0)
+            request_id: None,
+            roles: &[],
+            issues: Some(issues),
+            kept_roles: Some(kept_roles),
+            exchanged: None,
+            rejection: None,
         }
     }
 
@@ -102,10 +136,16 @@ impl Authorizer for DbAuthorizer<'_> {
                 pkce: pkce.as_deref(),
                 now: self.now,
                 expires_at: self.now + self.ttl,
+                request_id: self.request_id,
+                roles: self.roles,
             },
         );
-        stored.map_err(|e| self.reject(CodeRejection::Storage(e)))?;
-        Ok(code.expose().to_owned())
+        match stored {
+            Ok(true) => return Ok(code.expose().to_owned()),
+            Ok(false) => self.reject(CodeRejection::AlreadyIssued),
+            Err(e) => self.reject(CodeRejection::Storage(e)),
+        }
+        Err(())
     }
 
     fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
@@ -115,8 +155,17 @@ impl Authorizer for DbAuthorizer<'_> {
             .and_then(DbRegistrar::client)
             .map(|c| String::from(c.id))
             .unwrap_or_default();
-        let exchange =
-            authorization_codes::exchange(&mut self.conn.borrow_mut(), &hash, &client_id, self.now);
+        let Some(issues) = self.issues else {
+            // An issuing authorizer exchanges nothing.
+            return Ok(None);
+        };
+        let exchange = authorization_codes::exchange(
+            &mut self.conn.borrow_mut(),
+            &hash,
+            &client_id,
+            &issues,
+            self.now,
+        );
         let stored = match exchange {
             Ok(Exchange::Won(stored)) => stored,
             Ok(Exchange::Replayed { user_id }) => {
@@ -155,6 +204,9 @@ impl Authorizer for DbAuthorizer<'_> {
                 return Err(());
             }
         };
+        if let (Some(kept), Some(roles)) = (self.kept_roles, stored.roles()) {
+            kept.replace(Some(roles));
+        }
         let grant = to_grant(stored).map_err(|e| self.reject(CodeRejection::Storage(e)))?;
         self.exchanged = Some(hash);
         Ok(Some(grant))

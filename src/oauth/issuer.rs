@@ -45,7 +45,7 @@ impl Minter {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<AccessToken, SigningError> {
-        self.mint_claims(sub, client_id, scope, None, None, now)
+        self.mint_claims(random_id(16), sub, client_id, scope, None, None, now)
     }
 
     /// Mints an access token for a user with `roles`, belonging to the refresh-token family
@@ -58,11 +58,27 @@ impl Minter {
         sid: Option<&str>,
         now: i64,
     ) -> Result<AccessToken, SigningError> {
-        self.mint_claims(user.id, client_id, scope, Some(user.roles), sid, now)
+        self.mint_for_user_as(random_id(16), user, client_id, scope, sid, now)
     }
 
+    /// As [`mint_for_user`](Self::mint_for_user), with the `jti` chosen beforehand (an
+    /// authorization code records it as it is claimed).
+    pub fn mint_for_user_as(
+        &self,
+        jti: String,
+        user: &UserGrant<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        sid: Option<&str>,
+        now: i64,
+    ) -> Result<AccessToken, SigningError> {
+        self.mint_claims(jti, user.id, client_id, scope, Some(user.roles), sid, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn mint_claims(
         &self,
+        jti: String,
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
@@ -76,7 +92,7 @@ impl Minter {
             aud: self.audience.clone(),
             client_id: client_id.to_owned(),
             scope: scope.to_string(),
-            jti: random_id(16),
+            jti,
             iat: now,
             exp: now + self.access_token_ttl_secs,
             sid: sid.map(str::to_owned),

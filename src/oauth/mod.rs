@@ -3,6 +3,7 @@
 
 pub mod authorization;
 pub mod authorization_code;
+pub mod authorization_service;
 pub mod authorizer;
 pub mod client_auth;
 pub mod client_cache;
@@ -12,6 +13,7 @@ pub mod discovery;
 pub mod introspection;
 pub mod issuer;
 pub mod password_grant;
+pub mod pending;
 pub mod pkce;
 pub mod refresh;
 pub mod registrar;

@@ -7,7 +7,8 @@ use actix_web::web;
 
 use super::issuer::TokenResponse;
 use super::request::FormRequest;
-use super::{client_auth, sessions, GrantType, OAuthError, ScopeSet};
+use super::sessions::{self, NewUserSession, Planned};
+use super::{client_auth, GrantType, OAuthError, ScopeSet};
 use crate::accounts::login::{LoginContext, PasswordOutcome};
 use crate::startup::AppState;
 use crate::storage::accounts;
@@ -79,16 +80,15 @@ pub async fn grant(
             let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
             let granted = ScopeSet::granted_to_user(requested.as_ref(), &client.scopes, &allowed)
                 .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-            sessions::start(
-                conn,
-                &shared.minter,
-                &client,
-                &user.id,
-                &granted,
-                &shared.sessions,
-                now,
-            )
-            .map(|started| started.response)
+            let session = NewUserSession {
+                client: &client,
+                user_id: &user.id,
+                scope: &granted,
+                roles: None,
+                planned: Planned::for_client(&client),
+            };
+            sessions::start(conn, &shared.minter, session, &shared.sessions, now)
+                .map(|started| started.response)
         })
         .await
 }

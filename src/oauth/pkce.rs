@@ -40,12 +40,19 @@ pub struct PkceChallenge {
     /// Set by the endpoint once it knows the client (`PkcePolicy::requires_challenge`).
     pub required: bool,
     failure: Option<&'static str>,
+    /// The challenge as a code stores it, once accepted.
+    recorded: Option<String>,
 }
 
 impl PkceChallenge {
     /// Why the challenge was refused: the `error_description` of the `invalid_request`.
     pub fn take_failure(&mut self) -> Option<&'static str> {
         self.failure.take()
+    }
+
+    /// The accepted challenge, encoded with its method as the code stores it.
+    pub fn take_recorded(&mut self) -> Option<String> {
+        self.recorded.take()
     }
 
     fn fail(&mut self, why: &'static str) -> Result<Extensions, ()> {
@@ -83,7 +90,10 @@ impl authorization::Extension for PkceChallenge {
         };
         let mut extensions = Extensions::new();
         match pkce.challenge(method, challenge) {
-            Ok(Some(encoded)) => extensions.set(&pkce, encoded),
+            Ok(Some(encoded)) => {
+                self.recorded = encoded.clone().into_private_value().ok().flatten();
+                extensions.set(&pkce, encoded)
+            }
             Ok(None) => {}
             Err(()) => return self.fail("invalid PKCE parameters"),
         }

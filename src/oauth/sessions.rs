@@ -26,30 +26,68 @@ pub struct Started {
     pub access_expires_at: i64,
 }
 
+/// The ids a session is issued under, chosen before anything is written: an authorization
+/// code records them in the statement that claims it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// A refresh-token family, when the client may refresh.
+    pub family_id: Option<String>,
+    pub access_jti: String,
+}
+
+impl Planned {
+    pub fn for_client(client: &Client) -> Self {
+        Planned {
+            family_id: client
+                .allows_grant(GrantType::RefreshToken)
+                .then(|| random_id(16)),
+            access_jti: random_id(16),
+        }
+    }
+}
+
+/// Who a session is for.
+pub struct NewUserSession<'a> {
+    pub client: &'a Client,
+    pub user_id: &'a str,
+    pub scope: &'a ScopeSet,
+    /// The user's role names, when already known (kept with a code); read otherwise.
+    pub roles: Option<Vec<String>>,
+    pub planned: Planned,
+}
+
 pub fn start(
     conn: &mut DbConnection,
     minter: &Minter,
-    client: &Client,
-    user_id: &str,
-    scope: &ScopeSet,
+    session: NewUserSession<'_>,
     policy: &SessionPolicy,
     now: i64,
 ) -> Result<Started, OAuthError> {
-    let roles = accounts::user_role_names(conn, user_id)?;
+    let NewUserSession {
+        client,
+        user_id,
+        scope,
+        roles,
+        planned,
+    } = session;
+    let roles = match roles {
+        Some(roles) => roles,
+        None => accounts::user_role_names(conn, user_id)?,
+    };
     let user = UserGrant {
         id: user_id,
         roles: &roles,
     };
-    if !client.allows_grant(GrantType::RefreshToken) {
-        let access = minter.mint_for_user(&user, &client.id, scope, None, now)?;
+    let jti = planned.access_jti;
+    let Some(family_id) = planned.family_id else {
+        let access = minter.mint_for_user_as(jti, &user, &client.id, scope, None, now)?;
         return Ok(Started {
             access_jti: access.claims.jti.clone(),
             access_expires_at: access.claims.exp,
             response: TokenResponse::bearer(access, None),
             family_id: None,
         });
-    }
-    let family_id = random_id(16);
+    };
     let refresh = PlainSecret::generate();
     refresh_tokens::start_family(
         conn,
@@ -64,7 +102,7 @@ pub fn start(
             absolute_ttl: policy.absolute_ttl,
         },
     )?;
-    let access = minter.mint_for_user(&user, &client.id, scope, Some(&family_id), now)?;
+    let access = minter.mint_for_user_as(jti, &user, &client.id, scope, Some(&family_id), now)?;
     Ok(Started {
         access_jti: access.claims.jti.clone(),
         access_expires_at: access.claims.exp,

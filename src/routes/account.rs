@@ -10,17 +10,16 @@ use qrcode::QrCode;
 use crate::accounts::totp::TotpSecret;
 use crate::accounts::two_factor::{self, ISSUER_LABEL};
 use crate::oauth::authorization::Refusal;
-use crate::oauth::request::{client_ip, FormRequest};
-use crate::oauth::OAuthError;
+use crate::oauth::request::client_ip;
 use crate::startup::AppState;
 use crate::storage::accounts::User;
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::two_factor as stored_factor;
-use crate::web::csrf::form_session;
+use crate::web::csrf::CsrfForm;
 use crate::web::flow::{logged_in_user, refused, storage_failed};
 use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
 use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
-use crate::web::session::Session;
+use crate::web::session::{BrowserSessions, Session};
 
 /// What the login page says when a change needs a fresh sign-in.
 const REAUTHENTICATE: &str = "To change your security settings, confirm it is you: sign in again.";
@@ -36,12 +35,14 @@ enum View {
     WrongCode(User, TotpSecret),
 }
 
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let now = state.clock.now();
-    let existing = state.browser.read(&req, &state.db, now).await;
-    let session = existing
-        .clone()
-        .unwrap_or_else(|| state.browser.anonymous(now));
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    browser: web::Data<BrowserSessions>,
+) -> HttpResponse {
+    let now = browser.now();
+    let existing = browser.read(&req, now).await;
+    let session = existing.clone().unwrap_or_else(|| browser.anonymous(now));
     let (shared, for_view) = (state.clone(), session.clone());
     let view = state
         .db
@@ -64,7 +65,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         .await;
     let mut response = pages::page(StatusCode::OK);
     if existing.is_none() {
-        response.cookie(state.browser.cookie(&session, now));
+        response.cookie(browser.cookie(&session, now));
     }
     match view {
         Ok(view) => render(response, &session, view),
@@ -75,13 +76,9 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: Result<FormRequest, OAuthError>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let now = state.clock.now();
-    let (form, session) = match form_session(&req, &state, form, now).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
+    let CsrfForm { form, session, now } = posted;
     let code = form.param("code").unwrap_or_default().to_owned();
     let ip = client_ip(&req);
     let (shared, for_view) = (state.clone(), session.clone());
@@ -134,6 +131,7 @@ fn render(response: actix_web::HttpResponseBuilder, session: &Session, view: Vie
                 client_name: ACCOUNT_NAME,
                 action: LOGIN_PATH,
                 csrf_token: csrf,
+                authorization: None,
                 username: "",
                 error: None,
             },
@@ -144,6 +142,7 @@ fn render(response: actix_web::HttpResponseBuilder, session: &Session, view: Vie
                 client_name: ACCOUNT_NAME,
                 action: LOGIN_PATH,
                 csrf_token: csrf,
+                authorization: None,
                 username: &user.username,
                 error: Some(REAUTHENTICATE),
             },
@@ -154,6 +153,7 @@ fn render(response: actix_web::HttpResponseBuilder, session: &Session, view: Vie
                 client_name: ACCOUNT_NAME,
                 action: SECOND_FACTOR_PATH,
                 csrf_token: csrf,
+                authorization: None,
                 error: None,
             },
         ),

@@ -1,8 +1,9 @@
-//! `POST /login` (the login form) and `POST /logout`.
+//! `POST /login` (the login form), `POST /login/totp` (its second factor) and `POST /logout`.
 //!
-//! The login form posts back to `/login?<the authorization request>`; a successful login
-//! starts a new session (new id, new CSRF token) and sends the browser back to
-//! `/authorize` with the same request, which now shows the consent page.
+//! The login form carries the pending authorization (sealed, in a hidden input) when it is
+//! part of one; a successful login starts a new session (new id, new CSRF token), moves the
+//! pending authorization to it, and sends the browser on to `/authorize/resume`, which shows
+//! the consent page or goes straight back to the client.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,18 +11,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::accounts::login::{CodeOutcome, LoginContext, PasswordOutcome};
 use crate::accounts::login_attempts::LoginKeys;
 use crate::accounts::password::Busy;
-use crate::oauth::authorization;
+use crate::oauth::authorization_service::AuthorizationService;
+use crate::oauth::pending::PendingAuthorization;
 use crate::oauth::request::{client_ip, FormRequest};
-use crate::oauth::OAuthError;
 use crate::startup::AppState;
 use crate::storage::{login_sessions, DbConnection, StorageError};
-use crate::web::csrf::{form_session, Posted};
+use crate::web::csrf::CsrfForm;
 use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
-use crate::web::paths::{
-    ACCOUNT_NAME, ACCOUNT_PATH, AUTHORIZE_PATH, LOGIN_PATH, SECOND_FACTOR_PATH,
-};
-use crate::web::session::Session;
+use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, RESUME_PATH, SECOND_FACTOR_PATH};
+use crate::web::session::{BrowserSessions, Session};
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
 const BAD_LOGIN: &str = "Incorrect username or password.";
@@ -37,20 +36,13 @@ const BUSY: &str = "Too many people are signing in right now. Try again in a mom
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: Result<FormRequest, OAuthError>,
+    browser: web::Data<BrowserSessions>,
+    service: web::Data<AuthorizationService>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let Posted {
-        form,
-        request,
-        session,
-        query,
-        now,
-    } = match Posted::read(&req, &state, form).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
+    let CsrfForm { form, session, now } = posted;
     // The authorization request must be good before any password work is done for it.
-    let destination = match Destination::of(&state, &request, &query).await {
+    let destination = match Destination::of(&service, &form, &session, now).await {
         Ok(destination) => destination,
         Err(page) => return page,
     };
@@ -60,8 +52,9 @@ pub async fn login(
             response,
             &LoginPage {
                 client_name: destination.name(),
-                action: &destination.action(LOGIN_PATH, &query),
+                action: LOGIN_PATH,
                 csrf_token: &session.csrf,
+                authorization: destination.sealed(),
                 username: &username,
                 error: Some(error),
             },
@@ -104,16 +97,26 @@ pub async fn login(
     };
     if second_factor {
         // The password was right; the session is not logged in until the code is.
-        let session = state.browser.awaiting_second_factor(&user.id, now);
-        return onwards(&state, &session, &destination.next(&query), now);
+        let session = browser.awaiting_second_factor(&user.id, now);
+        return onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        );
     }
-    let shared = state.clone();
+    let (shared, sessions) = (state.clone(), browser.clone());
     let next = state
         .db
-        .run(move |conn| complete_login(conn, &shared, &keys, &user.id, &context, now))
+        .run(move |conn| complete_login(conn, &shared, &sessions, &keys, &user.id, &context, now))
         .await;
     match next {
-        Ok(session) => onwards(&state, &session, &destination.next(&query), now),
+        Ok(session) => onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        ),
         Err(e) => storage_failed(&e),
     }
 }
@@ -132,23 +135,24 @@ fn busy_status(busy: Busy) -> StatusCode {
 fn complete_login(
     conn: &mut DbConnection,
     state: &AppState,
+    browser: &BrowserSessions,
     keys: &LoginKeys,
     user_id: &str,
     context: &LoginContext,
     now: i64,
 ) -> Result<Session, StorageError> {
     state.login.complete(conn, keys, user_id, context, now)?;
-    let session = state.browser.logged_in(user_id, now);
+    let session = browser.logged_in(user_id, now);
     login_sessions::start(conn, &session.sid, user_id, now, session.exp)?;
     tracing::info!(user_id = %user_id, "user logged in");
     Ok(session)
 }
 
-/// On to `next` (`Destination::next`) with the new session.
-fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpResponse {
+/// On to `next` (`Destination::next`) with the session.
+fn onwards(browser: &BrowserSessions, session: &Session, next: &str, now: i64) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))
-        .cookie(state.browser.cookie(session, now))
+        .cookie(browser.cookie(session, now))
         .finish()
 }
 
@@ -156,33 +160,32 @@ fn onwards(state: &AppState, session: &Session, next: &str, now: i64) -> HttpRes
 pub async fn second_factor(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: Result<FormRequest, OAuthError>,
+    browser: web::Data<BrowserSessions>,
+    service: web::Data<AuthorizationService>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let Posted {
-        form,
-        request,
-        session,
-        query,
-        now,
-    } = match Posted::read(&req, &state, form).await {
-        Ok(posted) => posted,
-        Err(refused) => return refused.page(),
-    };
-    let destination = match Destination::of(&state, &request, &query).await {
+    let CsrfForm { form, session, now } = posted;
+    let destination = match Destination::of(&service, &form, &session, now).await {
         Ok(destination) => destination,
         Err(page) => return page,
     };
     let Some(user_id) = session.pending.clone() else {
-        // Nothing owed (expired, or already logged in): start again where the flow stands.
-        return onwards(&state, &session, &destination.next(&query), now);
+        // Nothing owed (expired, or already logged in): on to where the flow stands.
+        return onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        );
     };
     let render = |response: actix_web::HttpResponseBuilder, error: &str| {
         pages::render_with(
             response,
             &TotpPage {
                 client_name: destination.name(),
-                action: &destination.action(SECOND_FACTOR_PATH, &query),
+                action: SECOND_FACTOR_PATH,
                 csrf_token: &session.csrf,
+                authorization: destination.sealed(),
                 error: Some(error),
             },
         )
@@ -198,7 +201,7 @@ pub async fn second_factor(
         client_id: destination.client_id(),
         detail: None,
     };
-    let shared = state.clone();
+    let (shared, sessions) = (state.clone(), browser.clone());
     let outcome = state
         .db
         .run(move |conn| -> Result<SecondFactor, StorageError> {
@@ -208,7 +211,7 @@ pub async fn second_factor(
                     .check_code(conn, &user_id, &code, &context, now)?
                 {
                     CodeOutcome::Right { user, keys } => SecondFactor::Right(complete_login(
-                        conn, &shared, &keys, &user.id, &context, now,
+                        conn, &shared, &sessions, &keys, &user.id, &context, now,
                     )?),
                     CodeOutcome::Wrong => SecondFactor::Wrong,
                     CodeOutcome::Wait(wait) => SecondFactor::Blocked(wait),
@@ -217,9 +220,12 @@ pub async fn second_factor(
         })
         .await;
     match outcome {
-        Ok(SecondFactor::Right(session)) => {
-            onwards(&state, &session, &destination.next(&query), now)
-        }
+        Ok(SecondFactor::Right(session)) => onwards(
+            &browser,
+            &session,
+            &destination.next(&service, &session),
+            now,
+        ),
         Ok(SecondFactor::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
         Ok(SecondFactor::Blocked(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
@@ -230,32 +236,31 @@ pub async fn second_factor(
     }
 }
 
-/// Where a login leads: back into the authorization request carried in the form's URL, or,
-/// with none, to the user's own account page.
+/// Where a login leads: on with the pending authorization its form carries, or, with none,
+/// to the user's own account page.
 enum Destination {
-    Authorize { client_id: String, name: String },
+    Authorize {
+        pending: Box<PendingAuthorization>,
+        /// As posted: sealed for the session that posted it, to show the form again.
+        sealed: String,
+    },
     Account,
 }
 
 impl Destination {
     async fn of(
-        state: &AppState,
-        request: &FormRequest,
-        query: &str,
+        service: &AuthorizationService,
+        form: &FormRequest,
+        session: &Session,
+        now: i64,
     ) -> Result<Destination, HttpResponse> {
-        if query.is_empty() {
+        let Some(sealed) = form.param("authorization") else {
             return Ok(Destination::Account);
-        }
-        let request = request.clone();
-        let pkce = state.pkce;
-        let checked = state
-            .db
-            .run(move |conn| authorization::check(conn, &request, None, pkce))
-            .await;
-        match checked {
-            Ok(asked) => Ok(Destination::Authorize {
-                client_id: asked.client.id.into(),
-                name: asked.client.name,
+        };
+        match service.open(sealed, &session.sid, now).await {
+            Ok(pending) => Ok(Destination::Authorize {
+                pending: Box::new(pending),
+                sealed: sealed.to_owned(),
             }),
             Err(refusal) => Err(refused(refusal)),
         }
@@ -264,29 +269,36 @@ impl Destination {
     /// What the pages say the login is for.
     fn name(&self) -> &str {
         match self {
-            Destination::Authorize { name, .. } => name,
+            Destination::Authorize { pending, .. } => &pending.request.client_name,
             Destination::Account => ACCOUNT_NAME,
         }
     }
 
     fn client_id(&self) -> Option<String> {
         match self {
-            Destination::Authorize { client_id, .. } => Some(client_id.clone()),
+            Destination::Authorize { pending, .. } => Some(pending.request.client_id.clone()),
             Destination::Account => None,
         }
     }
 
-    /// A form's `action`: `path`, carrying the authorization request if there is one.
-    fn action(&self, path: &str, query: &str) -> String {
+    /// The form's hidden input, when there is a pending authorization.
+    fn sealed(&self) -> Option<&str> {
         match self {
-            Destination::Authorize { .. } => format!("{path}?{query}"),
-            Destination::Account => path.to_owned(),
+            Destination::Authorize { sealed, .. } => Some(sealed),
+            Destination::Account => None,
         }
     }
 
-    fn next(&self, query: &str) -> String {
+    /// Where the browser goes with `session`, the one the login leaves it in.
+    fn next(&self, service: &AuthorizationService, session: &Session) -> String {
         match self {
-            Destination::Authorize { .. } => format!("{AUTHORIZE_PATH}?{query}"),
+            Destination::Authorize { pending, .. } => {
+                let sealed = service.rebind((**pending).clone(), &session.sid);
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("authorization", &sealed)
+                    .finish();
+                format!("{RESUME_PATH}?{query}")
+            }
             Destination::Account => ACCOUNT_PATH.to_owned(),
         }
     }
@@ -299,15 +311,11 @@ enum SecondFactor {
 }
 
 pub async fn logout(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: Result<FormRequest, OAuthError>,
+    browser: web::Data<BrowserSessions>,
+    posted: CsrfForm,
 ) -> HttpResponse {
-    let now = state.clock.now();
-    let session = match form_session(&req, &state, form, now).await {
-        Ok((_, session)) => session,
-        Err(refused) => return refused.page(),
-    };
+    let session = posted.session;
     if session.uid.is_some() {
         let sid = session.sid.clone();
         if let Err(e) = state
@@ -319,7 +327,7 @@ pub async fn logout(
         }
     }
     let mut response = pages::page(StatusCode::OK);
-    response.cookie(state.browser.removal());
+    response.cookie(browser.removal());
     pages::render_with(
         response,
         &MessagePage {

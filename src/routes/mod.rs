@@ -14,7 +14,9 @@ use actix_web::{web, HttpResponse};
 use crate::oauth::OAuthError;
 
 pub use crate::web::paths::AUTHORIZE_PATH;
-use crate::web::paths::{ACCOUNT_PATH, CONSENT_PATH, LOGIN_PATH, LOGOUT_PATH, SECOND_FACTOR_PATH};
+use crate::web::paths::{
+    ACCOUNT_PATH, CONSENT_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH, SECOND_FACTOR_PATH,
+};
 
 pub const TOKEN_PATH: &str = "/token";
 pub const INTROSPECTION_PATH: &str = "/introspect";
@@ -46,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(only("POST"))),
     )
     .route(AUTHORIZE_PATH, web::get().to(authorize::authorize))
+    .route(RESUME_PATH, web::get().to(authorize::resume))
     .route(LOGIN_PATH, web::post().to(login::login))
     .route(SECOND_FACTOR_PATH, web::post().to(login::second_factor))
     .route(CONSENT_PATH, web::post().to(consent::consent))

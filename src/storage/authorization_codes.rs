@@ -6,6 +6,7 @@
 
 use diesel::prelude::*;
 
+use super::connection::on_backend;
 use super::refresh_tokens;
 use super::schema::authorization_codes;
 use super::{DbConnection, StorageError};
@@ -22,10 +23,16 @@ pub struct NewCode<'a> {
     pub pkce: Option<&'a str>,
     pub now: i64,
     pub expires_at: i64,
+    /// The pending authorization it answers; unique, so each issues one code.
+    pub request_id: Option<&'a str>,
+    /// The user's roles, for the access token the code buys.
+    pub roles: &'a [String],
 }
 
-pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<(), StorageError> {
-    diesel::insert_into(authorization_codes::table)
+/// Stores a code. `false` when its request already issued one.
+pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<bool, StorageError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let inserted = diesel::insert_into(authorization_codes::table)
         .values((
             authorization_codes::code_hash.eq(code.hash.as_bytes().to_vec()),
             authorization_codes::client_id.eq(code.client_id),
@@ -35,9 +42,19 @@ pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<(), Storage
             authorization_codes::pkce.eq(code.pkce),
             authorization_codes::created_at.eq(code.now),
             authorization_codes::expires_at.eq(code.expires_at),
+            authorization_codes::request_id.eq(code.request_id),
+            authorization_codes::roles.eq(serde_json::to_string(code.roles).ok()),
         ))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            if code.request_id.is_some() =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The grant a code stands for.
@@ -49,6 +66,27 @@ pub struct StoredCode {
     pub scope: String,
     pub pkce: Option<String>,
     pub expires_at: i64,
+    /// The user's role names when it was issued (JSON); none for codes from before they were
+    /// kept.
+    pub roles: Option<String>,
+}
+
+impl StoredCode {
+    /// The role names kept with the code, if it kept them.
+    pub fn roles(&self) -> Option<Vec<String>> {
+        self.roles
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+    }
+}
+
+/// What a winning exchange issues, recorded on the code's row in the statement that claims
+/// it, so a replay, however soon, finds what to revoke (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, Copy)]
+pub struct Issuing<'a> {
+    pub family_id: Option<&'a str>,
+    pub access_jti: &'a str,
+    pub access_expires_at: i64,
 }
 
 /// What became of a presented code.
@@ -65,84 +103,65 @@ pub enum Exchange {
     Unknown,
 }
 
-/// Starts an exchange's transaction with a write to the code's row, before anything is
-/// read. A deferred SQLite transaction that reads first cannot later upgrade to a writer once
-/// another writer has committed (`database is locked`, no waiting); writing first takes the
-/// write lock up front, and the busy timeout queues concurrent exchanges instead. On
-/// PostgreSQL it row-locks the code, so a replay waits for the exchange it races.
-pub fn lock_for_exchange(conn: &mut DbConnection, hash: &SecretHash) -> Result<(), StorageError> {
-    diesel::update(authorization_codes::table.find(hash.as_bytes().to_vec()))
-        .set(authorization_codes::used_at.eq(authorization_codes::used_at))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Claims the code for one exchange by `client_id`. Call inside the transaction that issues
-/// the tokens, and record them with [`record_issued`] before it commits. Another client's code
-/// is `Unknown` to this one and stays unused.
+/// Claims the code for one exchange by `client_id` and records what it `issues`, in one
+/// statement (`UPDATE … RETURNING`); only when that finds nothing is the row read to say why.
+/// Call first in the transaction that issues the tokens: on SQLite the write takes the write
+/// lock before anything is read (a deferred transaction that read first could not upgrade
+/// once another writer committed); on PostgreSQL it row-locks the code, so a replay waits
+/// for the exchange it races. Another client's code is `Unknown` to this one and stays unused.
 pub fn exchange(
     conn: &mut DbConnection,
     hash: &SecretHash,
     client_id: &str,
+    issues: &Issuing<'_>,
     now: i64,
 ) -> Result<Exchange, StorageError> {
     let key = hash.as_bytes().to_vec();
-    // The write comes first, so SQLite takes its write lock before anything is read.
-    let won = diesel::update(
+    let won: Option<StoredCode> = on_backend!(conn, |conn| diesel::update(
         authorization_codes::table
             .find(&key)
             .filter(authorization_codes::client_id.eq(client_id))
             .filter(authorization_codes::used_at.is_null())
             .filter(authorization_codes::expires_at.gt(now)),
     )
-    .set(authorization_codes::used_at.eq(now))
-    .execute(conn)?
-        == 1;
-    let row: Option<(StoredCode, Option<i64>)> = authorization_codes::table
+    .set((
+        authorization_codes::used_at.eq(now),
+        authorization_codes::family_id.eq(issues.family_id),
+        authorization_codes::access_jti.eq(issues.access_jti),
+        authorization_codes::access_expires_at.eq(issues.access_expires_at),
+    ))
+    .returning((
+        authorization_codes::client_id,
+        authorization_codes::user_id,
+        authorization_codes::redirect_uri,
+        authorization_codes::scope,
+        authorization_codes::pkce,
+        authorization_codes::expires_at,
+        authorization_codes::roles,
+    ))
+    .get_result(conn)
+    .optional())?;
+    if let Some(code) = won {
+        return Ok(Exchange::Won(code));
+    }
+    let row: Option<(String, String, Option<i64>)> = authorization_codes::table
         .find(&key)
         .select((
-            (
-                authorization_codes::client_id,
-                authorization_codes::user_id,
-                authorization_codes::redirect_uri,
-                authorization_codes::scope,
-                authorization_codes::pkce,
-                authorization_codes::expires_at,
-            ),
+            authorization_codes::client_id,
+            authorization_codes::user_id,
             authorization_codes::used_at,
         ))
         .first(conn)
         .optional()?;
     Ok(match row {
-        Some((code, _)) if code.client_id != client_id => Exchange::Unknown,
         None => Exchange::Unknown,
-        Some((code, _)) if won => Exchange::Won(code),
-        Some((code, Some(_))) => {
+        Some((owner, _, _)) if owner != client_id => Exchange::Unknown,
+        Some((_, user_id, Some(_))) => {
             revoke_issued(conn, &key, now)?;
-            Exchange::Replayed {
-                user_id: code.user_id,
-            }
+            Exchange::Replayed { user_id }
         }
-        Some((_, None)) => Exchange::Expired,
+        Some((_, _, None)) => Exchange::Expired,
     })
-}
-
-/// Notes on the code's row what its exchange issued.
-pub fn record_issued(
-    conn: &mut DbConnection,
-    hash: &SecretHash,
-    family_id: Option<&str>,
-    access_jti: &str,
-    access_expires_at: i64,
-) -> Result<(), StorageError> {
-    diesel::update(authorization_codes::table.find(hash.as_bytes().to_vec()))
-        .set((
-            authorization_codes::family_id.eq(family_id),
-            authorization_codes::access_jti.eq(access_jti),
-            authorization_codes::access_expires_at.eq(access_expires_at),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Revokes what the code's first exchange issued, once: the row forgets the access token as it

@@ -19,6 +19,19 @@ pub enum DbConnection {
     Postgres(diesel::PgConnection),
 }
 
+/// Runs `$body` with `$c` bound to the concrete connection, for the SQL Diesel's
+/// multi-backend connection cannot build (`UNION`, `RETURNING`): the same query, once per
+/// backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::storage::DbConnection::Sqlite($c) => $body,
+            $crate::storage::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// The pool every request and command draws connections from.
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;

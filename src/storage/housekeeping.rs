@@ -22,6 +22,9 @@ pub struct Retention {
     pub throttles_before: i64,
     /// Addresses a user has not signed in from since this go.
     pub addresses_before: i64,
+    /// A code stays while the pending authorization it answered could still be posted, so
+    /// its `request_id` still refuses a second code.
+    pub requests_before: i64,
 }
 
 /// A table whose rows expire: rows of `table` whose `key` is among the `source_key`s of
@@ -77,7 +80,12 @@ const EXPIRING: &[Expiring] = &[
         key: "code_hash",
         source: "authorization_codes",
         source_key: "code_hash",
-        stale: |r| format!("expires_at <= {}", r.tokens_alive_until),
+        stale: |r| {
+            format!(
+                "expires_at <= {} AND created_at <= {}",
+                r.tokens_alive_until, r.requests_before
+            )
+        },
     },
     Expiring {
         table: "login_sessions",

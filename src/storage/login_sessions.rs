@@ -2,9 +2,14 @@
 
 use diesel::prelude::*;
 
+use diesel::dsl::sql;
+use diesel::sql_types::Text;
+
 use super::accounts::User;
-use super::schema::{login_sessions, users};
+use super::connection::on_backend;
+use super::schema::{consents, login_sessions, roles, user_roles, users};
 use super::{DbConnection, StorageError};
+use crate::domain::ScopeSet;
 
 pub fn start(
     conn: &mut DbConnection,
@@ -37,6 +42,97 @@ pub fn find_user(
         .select(User::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The user a browser session is signed in as: its row must still be there, unexpired, and
+/// name `user_id` (the cookie's claim), so a copied cookie dies with logout.
+pub fn signed_in(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<User>, StorageError> {
+    Ok(find_user(conn, id, now)?.filter(|u| u.id == user_id))
+}
+
+/// Where a signed-in user stands with a client: what the authorization endpoint needs to
+/// know before it issues a code.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub user_id: String,
+    pub username: String,
+    /// The user's roles, by name, sorted.
+    pub roles: Vec<String>,
+    /// What those roles allow.
+    pub allowed: ScopeSet,
+    /// What the user approved for the client before, if anything.
+    pub consented: Option<ScopeSet>,
+}
+
+/// The [`Standing`] of the user a browser session is signed in as (`None` when its row is
+/// gone, expired, or names another user), in one statement: the session, the user's roles
+/// and their consent for `client_id`, as one `UNION ALL` of tagged rows.
+pub fn standing(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<Standing>, StorageError> {
+    let rows = on_backend!(conn, |conn| {
+        let session = login_sessions::table
+            .inner_join(users::table)
+            .filter(login_sessions::id.eq(id))
+            .filter(login_sessions::user_id.eq(user_id))
+            .filter(login_sessions::expires_at.gt(now))
+            .select((sql::<Text>("'session'"), users::id, users::username));
+        let roles = user_roles::table
+            .inner_join(roles::table)
+            .filter(user_roles::user_id.eq(user_id))
+            .select((sql::<Text>("'role'"), roles::name, roles::scopes));
+        let consent = consents::table
+            .filter(consents::user_id.eq(user_id))
+            .filter(consents::client_id.eq(client_id))
+            .select((
+                sql::<Text>("'consent'"),
+                consents::client_id,
+                consents::scope,
+            ));
+        session
+            .union_all(roles)
+            .union_all(consent)
+            .load::<(String, String, String)>(conn)
+    })?;
+    let corrupt = |what: &str| StorageError::Corrupt(what.to_owned());
+    let mut found: Option<Standing> = None;
+    let mut roles = Vec::new();
+    let mut allowed = ScopeSet::default();
+    let mut consented = None;
+    for (kind, name, value) in rows {
+        match kind.as_str() {
+            "session" => {
+                found = Some(Standing {
+                    user_id: name,
+                    username: value,
+                    roles: Vec::new(),
+                    allowed: ScopeSet::default(),
+                    consented: None,
+                })
+            }
+            "role" => {
+                allowed.extend(ScopeSet::parse(&value).map_err(|_| corrupt("role scopes"))?);
+                roles.push(name);
+            }
+            _ => consented = Some(ScopeSet::parse(&value).map_err(|_| corrupt("consent scope"))?),
+        }
+    }
+    roles.sort();
+    Ok(found.map(|s| Standing {
+        roles,
+        allowed,
+        consented,
+        ..s
+    }))
 }
 
 pub fn end(conn: &mut DbConnection, id: &str) -> Result<(), StorageError> {

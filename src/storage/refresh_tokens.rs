@@ -46,9 +46,30 @@ pub struct NewSession<'a> {
     pub absolute_ttl: i64,
 }
 
+/// Inserts the family and its first token together: in the caller's transaction when there is
+/// one (a code exchange), in a transaction of its own otherwise.
 pub fn start_family(conn: &mut DbConnection, s: &NewSession<'_>) -> Result<(), StorageError> {
+    if in_transaction(conn) {
+        insert_family(conn, s)
+    } else {
+        conn.transaction(|conn| insert_family(conn, s))
+    }
+}
+
+/// Whether `conn` is inside a transaction: a nested `transaction` would cost a savepoint and
+/// its release, two more round trips.
+fn in_transaction(conn: &mut DbConnection) -> bool {
+    use diesel::connection::{TransactionManager, TransactionManagerStatus};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match Manager::transaction_manager_status_mut(conn) {
+        TransactionManagerStatus::Valid(status) => status.transaction_depth().is_some(),
+        TransactionManagerStatus::InError => true,
+    }
+}
+
+fn insert_family(conn: &mut DbConnection, s: &NewSession<'_>) -> Result<(), StorageError> {
     let absolute = s.now + s.absolute_ttl;
-    conn.transaction(|conn| {
+    {
         diesel::insert_into(refresh_families::table)
             .values((
                 refresh_families::id.eq(s.family_id),
@@ -68,7 +89,7 @@ pub fn start_family(conn: &mut DbConnection, s: &NewSession<'_>) -> Result<(), S
             s.now,
             (s.now + s.idle_ttl).min(absolute),
         )
-    })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -99,6 +99,8 @@ diesel::table! {
         family_id -> Nullable<Text>,
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
+        request_id -> Nullable<Text>,
+        roles -> Nullable<Text>,
     }
 }
 

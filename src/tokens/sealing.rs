@@ -8,6 +8,7 @@
 //! this database never had (another configuration) does not open and counts as no session.
 //! Keys are never deleted: a TOTP secret sealed years ago must still open.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -18,7 +19,7 @@ use rand::TryRngCore;
 
 use crate::domain::secret::random_id;
 use crate::storage::sealing_keys::{self, StoredSealingKey};
-use crate::storage::{DbConnection, StorageError};
+use crate::storage::{Database, DbConnection, StorageError};
 use crate::tokens::kek::{KeyEncryptionKey, KeyKind};
 
 const KEY_LEN: usize = 32;
@@ -28,6 +29,8 @@ pub struct SealingKeys {
     kek: Arc<KeyEncryptionKey>,
     /// Newest first; the first one seals.
     keys: RwLock<Vec<(String, LessSafeKey)>>,
+    /// When a value under an unknown key last made this instance look in the database.
+    last_reload: AtomicI64,
 }
 
 /// Why a cookie did not open.
@@ -51,6 +54,7 @@ impl SealingKeys {
         let keys = SealingKeys {
             kek,
             keys: RwLock::new(Vec::new()),
+            last_reload: AtomicI64::new(0),
         };
         keys.reload(conn, now)?;
         Ok(keys)
@@ -93,6 +97,31 @@ impl SealingKeys {
             .collect::<Result<Vec<_>, StorageError>>()?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(())
+    }
+
+    /// After a value did not open for an [`Unsealed::UnknownKey`]: loads the keys again, in
+    /// case another instance just made one, at most once a second. Answers whether it did.
+    pub async fn reload_if_due(&self, db: &Database, now: i64) -> bool {
+        let last = self.last_reload.load(Ordering::Relaxed);
+        let due = now > last
+            && self
+                .last_reload
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if !due {
+            return false;
+        }
+        match db
+            .run(sealing_keys::all)
+            .await
+            .and_then(|k| self.replace(k))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading the sealing keys failed");
+                false
+            }
+        }
     }
 
     /// Encrypts and authenticates `plain`; `purpose` (the cookie name) is bound in as AAD.
@@ -148,15 +177,24 @@ fn aad(purpose: &str, key_id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(secret: u8) -> SealingKeys {
+impl SealingKeys {
+    /// One in-memory key with id `k`, for unit tests.
+    pub(crate) fn with_secret(secret: u8) -> SealingKeys {
         let key = UnboundKey::new(&AES_256_GCM, &[secret; KEY_LEN]).unwrap();
         SealingKeys {
             kek: Arc::new(KeyEncryptionKey::ephemeral()),
             keys: RwLock::new(vec![("k".into(), LessSafeKey::new(key))]),
+            last_reload: AtomicI64::new(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: u8) -> SealingKeys {
+        SealingKeys::with_secret(secret)
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! The guard in front of every form the browser pages post: a well-formed body, a session
-//! cookie that opens, and that session's CSRF token. Shared by the login, second-factor,
-//! consent, logout and account routes, so it lives below them.
+//! cookie that opens, and that session's CSRF token. [`CsrfForm`] is the extractor the login,
+//! second-factor, consent, logout and account routes take, so a handler only ever sees a
+//! form that passed; a refusal is answered with the page that explains it.
 
+use std::fmt;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
 
 use crate::oauth::request::FormRequest;
 use crate::oauth::OAuthError;
-use crate::startup::AppState;
 use crate::web::pages;
-use crate::web::session::Session;
+use crate::web::session::{BrowserSessions, Session};
 
 /// Why a posted form is not acted on.
 #[derive(Debug)]
 pub enum FormRefused {
-    /// Not a well-formed form post, or the authorization request in its URL is malformed.
+    /// Not a well-formed form post.
     Malformed(OAuthError),
     /// No session cookie that opens: expired, blocked, or from elsewhere.
     NoSession,
@@ -23,7 +27,7 @@ pub enum FormRefused {
 }
 
 impl FormRefused {
-    pub fn page(self) -> HttpResponse {
+    pub fn page(&self) -> HttpResponse {
         match self {
             FormRefused::Malformed(e) => {
                 let mut page = pages::error(e.status_code(), &e.description);
@@ -45,52 +49,58 @@ impl FormRefused {
     }
 }
 
-/// A posted form with its session and a matching CSRF token.
-pub async fn form_session(
-    req: &HttpRequest,
-    state: &AppState,
-    form: Result<FormRequest, OAuthError>,
-    now: i64,
-) -> Result<(FormRequest, Session), FormRefused> {
-    let form = form.map_err(FormRefused::Malformed)?;
-    let session = state
-        .browser
-        .read(req, &state.db, now)
-        .await
-        .ok_or(FormRefused::NoSession)?;
-    if !session.csrf_matches(form.param("csrf_token")) {
-        return Err(FormRefused::Csrf);
+impl fmt::Display for FormRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FormRefused::Malformed(_) => "malformed form",
+            FormRefused::NoSession => "no session",
+            FormRefused::Csrf => "CSRF token mismatch",
+        })
     }
-    Ok((form, session))
 }
 
-/// A form posted from a page of the flow, checked: its session, its CSRF token, and the
-/// authorization request carried in its `action` URL.
-pub struct Posted {
+impl ResponseError for FormRefused {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            FormRefused::Malformed(e) => e.status_code(),
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.page()
+    }
+}
+
+/// A form posted from one of gatehouse's pages, checked: its session and its CSRF token.
+pub struct CsrfForm {
     pub form: FormRequest,
-    pub request: FormRequest,
     pub session: Session,
-    /// The authorization request as it came, to send the browser on with.
-    pub query: String,
+    /// When it was read, for every expiry the handler judges.
     pub now: i64,
 }
 
-impl Posted {
-    pub async fn read(
-        req: &HttpRequest,
-        state: &AppState,
-        form: Result<FormRequest, OAuthError>,
-    ) -> Result<Posted, FormRefused> {
-        let now = state.clock.now();
-        let query = req.query_string().to_owned();
-        let request = FormRequest::parse(query.as_bytes(), None).map_err(FormRefused::Malformed)?;
-        let (form, session) = form_session(req, state, form, now).await?;
-        Ok(Posted {
-            form,
-            request,
-            session,
-            query,
-            now,
+impl FromRequest for CsrfForm {
+    type Error = FormRefused;
+    type Future = LocalBoxFuture<'static, Result<Self, FormRefused>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = FormRequest::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let form = body.await.map_err(FormRefused::Malformed)?;
+            let sessions = req
+                .app_data::<web::Data<BrowserSessions>>()
+                .expect("startup registers the browser sessions");
+            let now = sessions.now();
+            let session = sessions
+                .read(&req, now)
+                .await
+                .ok_or(FormRefused::NoSession)?;
+            if !session.csrf_matches(form.param("csrf_token")) {
+                return Err(FormRefused::Csrf);
+            }
+            Ok(CsrfForm { form, session, now })
         })
     }
 }

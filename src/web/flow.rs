@@ -1,14 +1,67 @@
-//! How the browser routes answer when a flow goes no further, and who a session is logged in
-//! as: shared by the authorize, login, consent and account routes.
+//! How the browser routes show where the authorization flow stands, how they answer when it
+//! goes no further, and who a session is logged in as: shared by the authorize, login,
+//! consent and account routes.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
 use crate::oauth::authorization::Refusal;
+use crate::oauth::authorization_service::Next;
 use crate::storage::accounts::User;
 use crate::storage::{login_sessions, DbConnection, StorageError};
-use crate::web::pages;
+use crate::web::pages::{self, ConsentPage, LoginPage, ScopeDescriptions, TotpPage};
+use crate::web::paths::{CONSENT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
 use crate::web::session::Session;
+
+/// The page (or redirect) for where the authorization service says the browser goes next.
+pub fn show(
+    next: Result<Next, Refusal>,
+    session: &Session,
+    descriptions: &ScopeDescriptions,
+) -> HttpResponse {
+    let csrf_token = &session.csrf;
+    let response = pages::page(StatusCode::OK);
+    match next {
+        Ok(Next::Back(url)) => pages::redirect(url.as_str()).finish(),
+        Ok(Next::LogIn(prompt)) => pages::render_with(
+            response,
+            &LoginPage {
+                client_name: &prompt.client_name,
+                action: LOGIN_PATH,
+                csrf_token,
+                authorization: Some(&prompt.sealed),
+                username: "",
+                error: None,
+            },
+        ),
+        Ok(Next::SecondFactor(prompt)) => pages::render_with(
+            response,
+            &TotpPage {
+                client_name: &prompt.client_name,
+                action: SECOND_FACTOR_PATH,
+                csrf_token,
+                authorization: Some(&prompt.sealed),
+                error: None,
+            },
+        ),
+        Ok(Next::Consent {
+            prompt,
+            username,
+            scope,
+        }) => pages::render_with(
+            response,
+            &ConsentPage {
+                client_name: &prompt.client_name,
+                username: &username,
+                scopes: descriptions.lines(&scope),
+                action: CONSENT_PATH,
+                csrf_token,
+                authorization: &prompt.sealed,
+            },
+        ),
+        Err(refusal) => refused(refusal),
+    }
+}
 
 /// The user a session is logged in as, if its `login_sessions` row is still there.
 pub fn logged_in_user(
@@ -19,8 +72,7 @@ pub fn logged_in_user(
     let Some(uid) = &session.uid else {
         return Ok(None);
     };
-    let user = login_sessions::find_user(conn, &session.sid, now).map_err(Refusal::Storage)?;
-    Ok(user.filter(|u| &u.id == uid))
+    Ok(login_sessions::signed_in(conn, &session.sid, uid, now)?)
 }
 
 /// What the user or the client is told when the request goes no further.

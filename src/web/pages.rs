@@ -1,8 +1,12 @@
 //! The HTML pages (Askama templates in `templates/`) and the headers every page carries.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
+
+use crate::domain::ScopeSet;
 
 /// Pages load nothing from anywhere and run no script; only their own inline style applies.
 const PAGE_CSP: &str =
@@ -14,6 +18,8 @@ pub struct LoginPage<'a> {
     pub client_name: &'a str,
     pub action: &'a str,
     pub csrf_token: &'a str,
+    /// The pending authorization, sealed; none when signing in to the account page.
+    pub authorization: Option<&'a str>,
     pub username: &'a str,
     pub error: Option<&'a str>,
 }
@@ -24,6 +30,7 @@ pub struct TotpPage<'a> {
     pub client_name: &'a str,
     pub action: &'a str,
     pub csrf_token: &'a str,
+    pub authorization: Option<&'a str>,
     pub error: Option<&'a str>,
 }
 
@@ -49,6 +56,23 @@ pub struct ScopeLine {
     pub description: String,
 }
 
+/// The consent page's words for each scope (`scopes.descriptions`); a scope without any is
+/// shown by its name.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeDescriptions(pub BTreeMap<String, String>);
+
+impl ScopeDescriptions {
+    pub fn lines(&self, scope: &ScopeSet) -> Vec<ScopeLine> {
+        scope
+            .iter()
+            .map(|name| ScopeLine {
+                name: name.to_owned(),
+                description: self.0.get(name).cloned().unwrap_or_else(|| name.to_owned()),
+            })
+            .collect()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
@@ -57,6 +81,7 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<ScopeLine>,
     pub action: &'a str,
     pub csrf_token: &'a str,
+    pub authorization: &'a str,
 }
 
 #[derive(Template)]

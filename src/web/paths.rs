@@ -1,6 +1,8 @@
 //! The browser pages' URLs, which the pages link to one another (SPEC.md names them).
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
+/// Where a login sends the browser on with the pending authorization.
+pub const RESUME_PATH: &str = "/authorize/resume";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
 pub const SECOND_FACTOR_PATH: &str = "/login/totp";

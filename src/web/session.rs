@@ -6,7 +6,6 @@
 //! fixation) recorded in `login_sessions`; logging out deletes that row, so a copied cookie
 //! dies with it.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -15,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::domain::secret::random_id;
-use crate::storage::{Database, StorageError};
+use crate::domain::Clock;
+use crate::oauth::authorization_service::Visitor;
+use crate::storage::Database;
 use crate::tokens::sealing::{SealingKeys, Unsealed};
 
 pub const COOKIE_NAME: &str = "gatehouse_session";
@@ -43,6 +44,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// Who the authorization service is dealing with.
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            sid: self.sid.clone(),
+            uid: self.uid.clone(),
+            owes_second_factor: self.pending.is_some(),
+        }
+    }
+
     /// Whether a form's `csrf_token` is this session's, compared in constant time.
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf.as_bytes())))
@@ -61,18 +71,26 @@ pub struct BrowserSessions {
     keys: Arc<SealingKeys>,
     ttl: i64,
     secure: bool,
-    last_reload: AtomicI64,
+    /// Where to look for a sealing key another instance just made.
+    db: Database,
+    clock: Clock,
 }
 
 impl BrowserSessions {
     /// `secure` marks cookies Secure: the issuer is https.
-    pub fn new(keys: Arc<SealingKeys>, ttl: i64, secure: bool) -> Self {
+    pub fn new(keys: Arc<SealingKeys>, ttl: i64, secure: bool, db: Database, clock: Clock) -> Self {
         BrowserSessions {
             keys,
             ttl,
             secure,
-            last_reload: AtomicI64::new(0),
+            db,
+            clock,
         }
+    }
+
+    /// The time every expiry of the browser flow is judged by.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// A fresh session with no user.
@@ -107,14 +125,10 @@ impl BrowserSessions {
     }
 
     /// The request's session, if its cookie opens and has not expired.
-    pub async fn read(&self, req: &HttpRequest, db: &Database, now: i64) -> Option<Session> {
+    pub async fn read(&self, req: &HttpRequest, now: i64) -> Option<Session> {
         let cookie = req.cookie(COOKIE_NAME)?;
         let plain = match self.keys.open(COOKIE_NAME, cookie.value()) {
-            Err(Unsealed::UnknownKey) if self.may_reload(now) => {
-                // Maybe a key another instance just made: look once more, at most once a second.
-                if let Err(e) = self.reload(db).await {
-                    tracing::warn!(error = %e, "reloading cookie keys failed");
-                }
+            Err(Unsealed::UnknownKey) if self.keys.reload_if_due(&self.db, now).await => {
                 self.keys.open(COOKIE_NAME, cookie.value()).ok()?
             }
             opened => opened.ok()?,
@@ -149,19 +163,5 @@ impl BrowserSessions {
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .finish()
-    }
-
-    fn may_reload(&self, now: i64) -> bool {
-        let last = self.last_reload.load(Ordering::Relaxed);
-        now > last
-            && self
-                .last_reload
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-
-    async fn reload(&self, db: &Database) -> Result<(), StorageError> {
-        let stored = db.run(crate::storage::sealing_keys::all).await?;
-        self.keys.replace(stored)
     }
 }

@@ -143,9 +143,13 @@ on_both_backends! {
         assert!(answers.iter().all(|(s, b)| *s == 429 && b["error"] == "temporarily_unavailable" || *s == 400 || *s == 200));
         let failures = failed_logins(&site.app, "alice");
         assert!(failures <= 5, "{failures} failures recorded");
-        // And the limit holds afterwards: the right password waits too.
+        // And the limit holds afterwards: the right password waits too. Unless it was among
+        // the few guesses checked (the order of 40 parallel requests is the machine's): a
+        // right password forgives the failures before it (finding 3).
         let (status, _) = password_grant_from(&site, "203.0.113.7", "alice", PASSWORD).await;
-        assert_eq!(status, 429);
+        if answers[39].0 != 200 {
+            assert_eq!(status, 429, "{answers:?}");
+        }
     }
 
     async fn finding_1_parallel_guesses_from_one_address_never_pass_the_address_limit(db) {

@@ -1,0 +1,222 @@
+//! The authorization service: the browser's way through the authorization-code flow, as
+//! three steps the routes only render.
+//!
+//! - [`begin`](AuthorizationService::begin) (`GET /authorize`) validates the request once and
+//!   seals it for the visitor's session;
+//! - [`after_login`](AuthorizationService::after_login) (after `POST /login` or the second
+//!   factor) opens it for the new session;
+//! - [`decide`](AuthorizationService::decide) (`POST /consent`) answers it.
+//!
+//! Each step after the first is one unseal: the request is not parsed or checked again.
+//! What may change between steps is read again, in one query: that the session is still
+//! signed in, the user's roles, the remembered consent.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use super::authorization::{self, Decision, Refusal, Rules};
+use super::pending::{NotPending, PendingAuthorization};
+use super::request::FormRequest;
+use super::ScopeSet;
+use crate::storage::login_sessions::{self, Standing};
+use crate::storage::{consents, Database, DbConnection};
+use crate::tokens::sealing::SealingKeys;
+
+/// Who is at the browser, as their session cookie says.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The session's id: pending requests are bound to it.
+    pub sid: String,
+    /// The user the session is signed in as, if any (its row is checked too).
+    pub uid: Option<String>,
+    /// The password was right and the second factor is owed.
+    pub owes_second_factor: bool,
+}
+
+/// A page that carries the pending request on.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub client_name: String,
+    /// The pending request, sealed for the visitor's session: the form's hidden input.
+    pub sealed: String,
+}
+
+/// Where the browser goes next.
+#[derive(Debug)]
+pub enum Next {
+    LogIn(Prompt),
+    SecondFactor(Prompt),
+    Consent {
+        prompt: Prompt,
+        username: String,
+        /// What allowing grants: the request within the user's roles.
+        scope: ScopeSet,
+    },
+    /// Back to the client: a code, or an error at its redirect URI.
+    Back(Url),
+}
+
+/// What the pending request does not survive: a page for the user.
+const NOT_PENDING: &str = "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
+
+#[derive(Clone)]
+pub struct AuthorizationService {
+    db: Database,
+    keys: Arc<SealingKeys>,
+    rules: Rules,
+}
+
+impl AuthorizationService {
+    pub fn new(db: Database, keys: Arc<SealingKeys>, rules: Rules) -> Self {
+        AuthorizationService { db, keys, rules }
+    }
+
+    /// `GET /authorize`: validates `request`, then the login page, the consent page, or with
+    /// consent remembered straight back with a code.
+    pub async fn begin(
+        &self,
+        request: FormRequest,
+        visitor: Visitor,
+        now: i64,
+    ) -> Result<Next, Refusal> {
+        let service = self.clone();
+        self.db
+            .run(move |conn| {
+                let validated = authorization::validate(conn, &request, service.rules.pkce)?;
+                let pending = PendingAuthorization::new(validated, &visitor.sid, now);
+                service.onward(conn, pending, &visitor, now)
+            })
+            .await
+    }
+
+    /// After a login (or its second factor) started the visitor's new session: the sealed
+    /// request, moved to it by [`rebind`](Self::rebind), goes on to consent or back.
+    pub async fn after_login(
+        &self,
+        sealed: &str,
+        visitor: Visitor,
+        now: i64,
+    ) -> Result<Next, Refusal> {
+        let pending = self.open(sealed, &visitor.sid, now).await?;
+        let service = self.clone();
+        self.db
+            .run(move |conn| service.onward(conn, pending, &visitor, now))
+            .await
+    }
+
+    /// `POST /consent`: the user's answer. `allow` issues the request's one code and
+    /// remembers the approval; `deny` sends `access_denied`.
+    pub async fn decide(
+        &self,
+        sealed: &str,
+        visitor: Visitor,
+        decision: Decision,
+        now: i64,
+    ) -> Result<Next, Refusal> {
+        let pending = self.open(sealed, &visitor.sid, now).await?;
+        let service = self.clone();
+        self.db
+            .run(move |conn| {
+                let Some(standing) = standing(conn, &visitor, &pending, now)? else {
+                    // Signed out meanwhile (elsewhere, or the session ended): log in again.
+                    return Ok(Next::LogIn(service.prompt(&pending)));
+                };
+                if decision == Decision::Deny {
+                    return Ok(Next::Back(authorization::deny(&pending)?));
+                }
+                let scope = authorization::narrow(&pending, &standing.allowed)?;
+                let url =
+                    authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
+                let client_id = &pending.request.client_id;
+                consents::remember(conn, &standing.user_id, client_id, &scope, now)?;
+                Ok(Next::Back(url))
+            })
+            .await
+    }
+
+    /// Opens a pending request for the session `sid`, as a login form posts it.
+    pub async fn open(
+        &self,
+        sealed: &str,
+        sid: &str,
+        now: i64,
+    ) -> Result<PendingAuthorization, Refusal> {
+        match PendingAuthorization::open(&self.keys, sealed, sid, now) {
+            Err(NotPending::UnknownKey) if self.keys.reload_if_due(&self.db, now).await => {
+                PendingAuthorization::open(&self.keys, sealed, sid, now)
+            }
+            opened => opened,
+        }
+        .map_err(|_| Refusal::Page(NOT_PENDING))
+    }
+
+    /// The pending request sealed for the session a login just started (new id, no fixation).
+    pub fn rebind(&self, pending: PendingAuthorization, sid: &str) -> String {
+        pending.rebound(sid).seal(&self.keys)
+    }
+
+    fn prompt(&self, pending: &PendingAuthorization) -> Prompt {
+        Prompt {
+            client_name: pending.request.client_name.clone(),
+            sealed: pending.seal(&self.keys),
+        }
+    }
+
+    /// Where a validated request goes for this visitor.
+    fn onward(
+        &self,
+        conn: &mut DbConnection,
+        pending: PendingAuthorization,
+        visitor: &Visitor,
+        now: i64,
+    ) -> Result<Next, Refusal> {
+        let Some(standing) = standing(conn, visitor, &pending, now)? else {
+            let prompt = self.prompt(&pending);
+            return Ok(if visitor.owes_second_factor {
+                Next::SecondFactor(prompt)
+            } else {
+                Next::LogIn(prompt)
+            });
+        };
+        let scope = authorization::narrow(&pending, &standing.allowed)?;
+        if standing
+            .consented
+            .as_ref()
+            .is_some_and(|r| scope.is_subset(r))
+        {
+            let url = authorization::issue(conn, &pending, &standing, &scope, self.rules, now)?;
+            return Ok(Next::Back(url));
+        }
+        // The consent form carries what the page shows: allowing can grant no more than
+        // that, even if the user's roles grow before the answer comes.
+        let mut shown = pending;
+        shown.request.scope = scope.to_string();
+        Ok(Next::Consent {
+            prompt: self.prompt(&shown),
+            username: standing.username,
+            scope,
+        })
+    }
+}
+
+/// Where the visitor's signed-in user stands with the request's client, in one query; `None`
+/// while nobody is signed in (or the session's row is gone).
+fn standing(
+    conn: &mut DbConnection,
+    visitor: &Visitor,
+    pending: &PendingAuthorization,
+    now: i64,
+) -> Result<Option<Standing>, Refusal> {
+    let Some(uid) = &visitor.uid else {
+        return Ok(None);
+    };
+    let client_id = &pending.request.client_id;
+    Ok(login_sessions::standing(
+        conn,
+        &visitor.sid,
+        uid,
+        client_id,
+        now,
+    )?)
+}
