@@ -24,7 +24,7 @@
 #                 ROUNDS (default 3) alternating rounds; prints each figure and the share
 #
 #   DURATION=30s bench/load.sh
-#   GATEHOUSE_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
+#   BENCH_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
 #
 # The load generator runs on the same machine as the server: the figures include its cost.
@@ -44,10 +44,10 @@ case "$mode" in
 esac
 
 command -v oha >/dev/null || cargo install oha --locked
-# GATEHOUSE_BIN runs another build of the server (an earlier commit's, to compare side by
+# BENCH_BIN runs another build of the server (an earlier commit's, to compare side by
 # side); the load drivers are this checkout's.
-bin=${GATEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
-[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release --quiet
+bin=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --quiet
 [ "$mode" = refresh ] && cargo bench --quiet --bench refresh_load --no-run 2>/dev/null
 [ "$mode" = code ] && cargo bench --quiet --bench code_flow_load --no-run 2>/dev/null
 if [ "$mode" = ceiling ]; then
@@ -74,7 +74,11 @@ export GATEHOUSE_LISTEN=127.0.0.1:0
 # the password line are widened so that they queue for bcrypt (as 20 people would) instead of
 # being answered 429 at once in a closed loop. The guessing mode speaks as several addresses
 # through X-Forwarded-For, with every limit at its default.
+# The code mode's connections are that many people, all at 127.0.0.1: their logins (one each
+# in the session flow, before the clock starts) queue instead of taking the address's share.
 case "$mode" in
+  code)
+    export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
   contention)
     export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ACCOUNT=32 GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32
     export GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT=1000 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
@@ -235,3 +239,5 @@ print("all %d rounds: gatehouse %.0f/s, ceiling %.0f/s, share %.1f %%" % (len(ro
 ' "$work/rounds" ;;
 esac
 echo "server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"
+# CPU the server used over the whole run (set-up included), to compare builds per request.
+echo "server CPU: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f s", ($14 + $15) / hz}' /proc/$server/stat)"

@@ -15,6 +15,10 @@
 //!   the oldest admitted check is overdue it also moves the password threads to the normal
 //!   policy, where the system allows it (CAP_SYS_NICE or RLIMIT_NICE), so that checks they
 //!   already hold finish too. Either way a login still finishes within a second or two.
+//!
+//! Over 400 lines on purpose: admission, the threads and the starvation guard share one
+//! line's state and its invariants; the priorities are in `thread_priority.rs`, the yielding
+//! bcrypt in `yielding_bcrypt.rs`, and the last 55 lines are tests.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};

@@ -5,6 +5,9 @@
 //! parameter (RFC 6749 §3.2), control characters, more than one `Authorization` header,
 //! a body over the configured limit (413), and a body that does not arrive in full within
 //! the configured time (408, connection closed).
+//!
+//! Just over 400 lines: the parser, the Basic credentials and oxide-auth's three `Request`
+//! views of one parsed value, with their tests; splitting would scatter one rule set.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -8,6 +8,9 @@
 //! `keys.encryption_key`, `keys.encryption_key_file`, else a file made on first start
 //! beside the database. The database records only the KEK's fingerprint, so a wrong key
 //! is told apart from a damaged value.
+//!
+//! Over 400 lines on purpose: the key's sources, the wrapping format and the re-wrap belong
+//! together (one format, one place), and the last 115 lines are their tests.
 
 use std::path::{Path, PathBuf};
 
