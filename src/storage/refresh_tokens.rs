@@ -5,6 +5,7 @@
 
 use diesel::prelude::*;
 
+use super::connection::on_backend;
 use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConnection, StorageError};
 use crate::domain::secret::SecretHash;
@@ -323,15 +324,17 @@ pub fn revoke_access_token(
     jti: &str,
     expires_at: i64,
 ) -> Result<(), StorageError> {
-    let inserted = diesel::insert_into(revoked_access_tokens::table)
-        .values((
-            revoked_access_tokens::jti.eq(jti),
-            revoked_access_tokens::expires_at.eq(expires_at),
-        ))
-        .execute(conn)
-        .map_err(StorageError::from);
-    match inserted {
-        Err(e) if super::accounts::is_unique_violation(&e) => Ok(()),
-        other => other.map(|_| ()),
-    }
+    // Already revoked is fine. `ON CONFLICT DO NOTHING`, not a caught unique violation: on
+    // PostgreSQL a violation inside a transaction (a code replay's revocations) aborts the
+    // whole transaction, so what follows it would fail and the family would stay live.
+    on_backend!(conn, |conn| diesel::insert_into(
+        revoked_access_tokens::table
+    )
+    .values((
+        revoked_access_tokens::jti.eq(jti),
+        revoked_access_tokens::expires_at.eq(expires_at),
+    ))
+    .on_conflict_do_nothing()
+    .execute(conn))?;
+    Ok(())
 }

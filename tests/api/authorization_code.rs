@@ -256,6 +256,28 @@ on_both_backends! {
         oauth_error(refresh, 400, "invalid_grant").await;
     }
 
+    async fn a_replay_still_revokes_the_family_when_its_access_token_was_revoked_first(db) {
+        // Whoever exchanged the code first revokes its own access token, then the rightful
+        // client presents the code: the replay's revocations must still all happen (on
+        // PostgreSQL a duplicate revocation once aborted the replay's whole transaction).
+        let s = setup(db, false).await;
+        let (verifier, challenge) = pkce_pair();
+        let back = approve(&Browser::new(&s.app), &authorize_url(&s.client.id, "books:read", Some(&challenge))).await;
+        let code = code_from(&back).await;
+        let first: Value = exchange(&s.app, &s.client, &code, Some(&verifier)).await.json().await.unwrap();
+        let access = first["access_token"].as_str().unwrap();
+        assert_eq!(s.app.revoke(&s.client, access).await.status(), 200);
+
+        let replay = exchange(&s.app, &s.client, &code, Some(&verifier)).await;
+        let error = oauth_error(replay, 400, "invalid_grant").await;
+        assert!(error["error_description"].as_str().unwrap().contains("already used"));
+        let refresh = s.app.refresh(&s.client, first["refresh_token"].as_str().unwrap(), None).await;
+        oauth_error(refresh, 400, "invalid_grant").await;
+        // And again: a second replay is refused the same way, not with a server error.
+        let again = exchange(&s.app, &s.client, &code, Some(&verifier)).await;
+        oauth_error(again, 400, "invalid_grant").await;
+    }
+
     async fn a_code_past_its_minute_is_invalid_grant(db) {
         let s = setup(db, false).await;
         let (verifier, challenge) = pkce_pair();
