@@ -30,6 +30,7 @@ use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
+use crate::storage::clients;
 use crate::storage::login_sessions::Standing;
 use crate::storage::{DbConnection, StorageError};
 
@@ -144,6 +145,33 @@ pub fn validate(
         state: solicitation.state().map(str::to_owned),
         pkce: endpoint.extension.take_recorded(),
     })
+}
+
+/// What a user sees when the client's registration changed under a pending request.
+const REGISTRATION_CHANGED: &str = "This application's registration has changed since you started. Go back to the application and start again.";
+
+/// A request sealed earlier still holds against the client's registration as it is now: the
+/// client exists, may use the code flow, still has the redirect URI and the scope, and the
+/// PKCE rule is still met. Between `/authorize` and the answer an admin may have removed any
+/// of these; a code must not go to a redirect URI that is no longer registered.
+pub fn still_holds(
+    conn: &mut DbConnection,
+    pending: &PendingAuthorization,
+    pkce: PkcePolicy,
+) -> Result<(), Refusal> {
+    let request = &pending.request;
+    let client = clients::find(conn, &request.client_id)?;
+    let holds = client.is_some_and(|client| {
+        client.allows_grant(GrantType::AuthorizationCode)
+            && client.has_redirect_uri(&request.redirect_uri)
+            && pending.scope().is_subset(&client.scopes)
+            && (request.pkce.is_some() || !pkce.requires_challenge(&client))
+    });
+    if holds {
+        Ok(())
+    } else {
+        Err(Refusal::Page(REGISTRATION_CHANGED))
+    }
 }
 
 /// The request's scope within what the user's roles allow; none at all is `invalid_scope` at

@@ -7,9 +7,10 @@
 //!   factor) opens it for the new session;
 //! - [`decide`](AuthorizationService::decide) (`POST /consent`) answers it.
 //!
-//! Each step after the first is one unseal: the request is not parsed or checked again.
-//! What may change between steps is read again, in one query: that the session is still
-//! signed in, the user's roles, the remembered consent.
+//! Each step after the first is one unseal: the request is not parsed or run through
+//! oxide-auth's flow again. What may change between steps is read again: that the session is
+//! still signed in, the user's roles and the remembered consent (one query), and that the
+//! client's registration still admits the request (`authorization::still_holds`).
 
 use std::sync::Arc;
 
@@ -101,7 +102,10 @@ impl AuthorizationService {
         let pending = self.open(sealed, &visitor.sid, now).await?;
         let service = self.clone();
         self.db
-            .run(move |conn| service.onward(conn, pending, &visitor, now))
+            .run(move |conn| {
+                authorization::still_holds(conn, &pending, service.rules.pkce)?;
+                service.onward(conn, pending, &visitor, now)
+            })
             .await
     }
 
@@ -125,11 +129,14 @@ impl AuthorizationService {
                 if decision == Decision::Deny {
                     return Ok(Next::Back(authorization::deny(&pending)?));
                 }
+                authorization::still_holds(conn, &pending, service.rules.pkce)?;
                 let scope = authorization::narrow(&pending, &standing.allowed)?;
-                let url =
-                    authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
+                // Remembered first: if that fails the request can still be answered again,
+                // while a code once issued would be lost with the error page.
                 let client_id = &pending.request.client_id;
                 consents::remember(conn, &standing.user_id, client_id, &scope, now)?;
+                let url =
+                    authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
                 Ok(Next::Back(url))
             })
             .await

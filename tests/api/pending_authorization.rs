@@ -140,4 +140,19 @@ on_both_backends! {
         let bare = reqwest::get(s.app.url(&location)).await.unwrap();
         assert_eq!(bare.status(), 403);
     }
+
+    async fn a_request_for_a_client_deleted_meanwhile_gets_no_code(db) {
+        let s = setup(db, false).await;
+        let browser = Browser::new(&s.app);
+        let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
+        let deleted = s.app.cli(&["client", "delete", &s.client.id, "--json"]);
+        assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+        match log_in(&browser, &login, "alice", PASSWORD).await {
+            Landing::Page(page) => {
+                assert_eq!(page.status, 400, "{}", page.body);
+                assert!(page.contains("registration has changed"), "{}", page.body);
+            }
+            Landing::Left(url) => panic!("sent to the deleted client: {url}"),
+        }
+    }
 }
