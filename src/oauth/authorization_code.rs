@@ -185,14 +185,32 @@ pub fn grant(
             Err(flow_error) => explain(&mut endpoint, flow_error),
         };
         match answer {
-            // Only a storage failure rolls back; a refused exchange keeps the code spent
-            // and a replay's revocations.
-            Err(Failure::Storage(e)) => Err(e),
+            // Only a failure of the server rolls back (storage, or signing, or storage inside
+            // the issuer, which reaches here as a server error): a refused exchange keeps the
+            // code spent and a replay's revocations.
+            Err(Failure::Storage(e)) => Err(Rollback::Storage(e)),
+            Err(Failure::OAuth(e)) if e.status() >= 500 => Err(Rollback::Server(e)),
             Err(Failure::OAuth(e)) => Ok(Err(e)),
             Ok(response) => Ok(Ok(response)),
         }
     });
-    outcome.map_err(OAuthError::from)?
+    match outcome {
+        Ok(answer) => answer,
+        Err(Rollback::Storage(e)) => Err(e.into()),
+        Err(Rollback::Server(e)) => Err(e),
+    }
+}
+
+/// Why the exchange's transaction rolled back.
+enum Rollback {
+    Storage(StorageError),
+    Server(OAuthError),
+}
+
+impl From<diesel::result::Error> for Rollback {
+    fn from(e: diesel::result::Error) -> Self {
+        Rollback::Storage(e.into())
+    }
 }
 
 enum Failure {
