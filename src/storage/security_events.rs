@@ -98,7 +98,11 @@ pub fn record(
 
 /// Records an event where failing to record must not fail the request: the failure is logged.
 pub fn record_or_log(conn: &mut DbConnection, kind: EventKind, event: &Event<'_>, at: i64) {
-    if let Err(e) = record(conn, kind, event, at) {
+    // In a transaction of its own (a savepoint inside the caller's): on PostgreSQL a failed
+    // insert would otherwise abort the caller's transaction, and with it what the event is
+    // about (a code replay's revocations).
+    let recorded = conn.transaction(|conn| record(conn, kind, event, at));
+    if let Err(e) = recorded {
         tracing::error!(error = %e, kind = kind.as_str(), "could not record a security event");
     }
 }
