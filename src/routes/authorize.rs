@@ -29,7 +29,11 @@ pub async fn authorize(
     let next = service.begin(request, session.visitor(), now).await;
     let mut response = show(next, &session, &descriptions);
     if existing.is_none() {
-        let _ = response.add_cookie(&browser.cookie(&session, now));
+        // A sealed value is always a valid header value; were it ever not, the browser would
+        // have no session and its forms would be refused: say why in the log.
+        if let Err(e) = response.add_cookie(&browser.cookie(&session, now)) {
+            tracing::error!(error = %e, "the session cookie could not be set");
+        }
     }
     response
 }
