@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use crate::accounts::login::LoginService;
 use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
+use crate::accounts::self_service::SelfService;
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
 use crate::oauth::authorization_service::AuthorizationService;
@@ -37,20 +38,6 @@ use crate::tokens::keys::Keyring;
 use crate::tokens::sealing::SealingKeys;
 use crate::web::pages::ScopeDescriptions;
 use crate::web::session::BrowserSessions;
-
-/// What every request handler shares.
-pub struct AppState {
-    pub db: Database,
-    pub minter: Arc<Minter>,
-    pub clock: Clock,
-    /// Password and second-factor checks under the login limits.
-    pub login: LoginService,
-    pub sessions: SessionPolicy,
-    /// Seals cookies and TOTP secrets.
-    pub sealing: Arc<SealingKeys>,
-    /// The token, introspection and revocation endpoints, with the client authenticator.
-    pub tokens: Arc<TokenEndpoints>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -156,7 +143,13 @@ impl Application {
             ip: limits.policy(limits.login_failures_per_ip),
             known_address_secs: limits.known_address_days * 86400,
         };
-        let login = LoginService::new(db.clone(), passwords, login_limits, sealing.clone());
+        let login = Arc::new(LoginService::new(
+            db.clone(),
+            passwords,
+            login_limits,
+            sealing.clone(),
+        ));
+        let self_service = web::Data::new(SelfService::new(db.clone(), sealing.clone()));
         let t = &settings.tokens;
         let authorization = web::Data::new(AuthorizationService::new(
             db.clone(),
@@ -176,7 +169,7 @@ impl Application {
             clock.clone(),
         ));
         let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
-        let tokens = Arc::new(TokenEndpoints {
+        let tokens = web::Data::new(TokenEndpoints {
             db: db.clone(),
             minter: Arc::new(Minter {
                 issuer: issuer.clone(),
@@ -191,21 +184,10 @@ impl Application {
                 grace: t.refresh_token_grace_secs,
             },
             clients: ClientAuthenticator::new(client_guard),
+            login: login.clone(),
         });
-        let state = web::Data::new(AppState {
-            db,
-            minter: tokens.minter.clone(),
-            clock,
-            login,
-            sessions: tokens.sessions.clone(),
-            sealing,
-            tokens,
-        });
-        let discovery = web::Data::new(Discovery::new(
-            state.db.clone(),
-            state.clock.clone(),
-            issuer.clone(),
-        ));
+        let login = web::Data::from(login);
+        let discovery = web::Data::new(Discovery::new(db, clock, issuer.clone()));
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
         let body_read_timeout = BodyReadTimeout(read_timeout);
@@ -214,7 +196,9 @@ impl Application {
             App::new()
                 .wrap(crate::web::headers::defaults())
                 .wrap(from_fn(telemetry::log_request))
-                .app_data(state.clone())
+                .app_data(tokens.clone())
+                .app_data(login.clone())
+                .app_data(self_service.clone())
                 .app_data(discovery.clone())
                 .app_data(authorization.clone())
                 .app_data(descriptions.clone())

@@ -23,58 +23,13 @@ const LAYERS: &[(&str, u32)] = &[
     ("cli", 9),
 ];
 
-/// Imports that still break the rules, each until the step of issue 11 that removes it
-/// (ARCHITECTURE.md, "Not yet true"). The tests fail on any import not listed here, and on a
-/// listed one that is gone, so the list only shrinks.
-const KNOWN: &[&str] = &[
-    // The wide AppState still lives in startup; focused web::Data values replace it.
-    "src/routes/account.rs imports startup",
-    "src/routes/token.rs imports startup",
-    "src/routes/login.rs imports startup",
-    "src/oauth/password_grant.rs imports startup",
-    // Routes that still run storage closures; services take them.
-    "src/routes/account.rs imports storage::accounts",
-    "src/routes/account.rs imports storage::security_events",
-    "src/routes/account.rs imports storage::two_factor",
-    "src/routes/login.rs imports storage",
-];
-
-/// Fails with the findings not in [`KNOWN`], and with the known ones no longer found.
-fn assert_only_known(what: &str, found: Vec<String>) {
-    let relative: Vec<String> = found
-        .iter()
-        .map(|f| f.replace(concat!(env!("CARGO_MANIFEST_DIR"), "/"), ""))
-        .collect();
-    let new: Vec<&String> = relative
-        .iter()
-        .filter(|f| !KNOWN.contains(&f.as_str()))
-        .collect();
-    assert!(
-        new.is_empty(),
-        "{what}:\n{}",
-        new.iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
-
-#[test]
-fn every_known_exception_still_exists() {
-    let sources = sources();
-    let mut found = Vec::new();
-    found.extend(layer_violations(&sources));
-    found.extend(route_violations(&sources));
-    found.extend(cycles(&sources));
+/// Fails with every finding, named relative to the package.
+fn assert_none(what: &str, found: Vec<String>) {
     let found: Vec<String> = found
         .iter()
         .map(|f| f.replace(concat!(env!("CARGO_MANIFEST_DIR"), "/"), ""))
         .collect();
-    let gone: Vec<&&str> = KNOWN
-        .iter()
-        .filter(|k| !found.iter().any(|f| f == *k))
-        .collect();
-    assert!(gone.is_empty(), "fixed, so take them off KNOWN: {gone:?}");
+    assert!(found.is_empty(), "{what}:\n{}", found.join("\n"));
 }
 
 fn layer(module: &str) -> Option<u32> {
@@ -184,7 +139,7 @@ fn references(source: &Source) -> BTreeSet<Vec<String>> {
 
 #[test]
 fn no_module_imports_from_a_layer_above_it() {
-    assert_only_known("imports against the layering", layer_violations(&sources()));
+    assert_none("imports against the layering", layer_violations(&sources()));
 }
 
 fn layer_violations(sources: &[Source]) -> Vec<String> {
@@ -212,7 +167,7 @@ fn layer_violations(sources: &[Source]) -> Vec<String> {
 
 #[test]
 fn routes_import_neither_storage_nor_each_other() {
-    assert_only_known(
+    assert_none(
         "routes reaching sideways or down",
         route_violations(&sources()),
     );
@@ -241,7 +196,7 @@ fn route_violations(sources: &[Source]) -> Vec<String> {
 
 #[test]
 fn modules_within_a_layer_import_each_other_without_cycles() {
-    assert_only_known("import cycles", cycles(&sources()));
+    assert_none("import cycles", cycles(&sources()));
 }
 
 fn cycles(sources: &[Source]) -> Vec<String> {

@@ -11,8 +11,8 @@
 //! 3. the check (bcrypt on the password threads, against a dummy hash for unknown names);
 //! 4. the attempt settled: a failure stays counted and is logged; a success is refunded.
 //!
-//! Completing a login ([`LoginService::complete`]) forgets the username's failures and
-//! remembers the address as one the user signs in from.
+//! Completing a login forgets the username's failures, remembers the address as one the
+//! user signs in from, and, on the login form, records the new browser session.
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use super::password::{Busy, PasswordChecker};
 use super::two_factor;
 use crate::storage::accounts::{self, User};
 use crate::storage::security_events::{self, Event, EventKind};
-use crate::storage::{Database, DbConnection, StorageError};
+use crate::storage::{login_sessions, Database, DbConnection, StorageError};
 use crate::tokens::sealing::SealingKeys;
 
 /// Who is trying to sign in, and from where.
@@ -62,10 +62,18 @@ pub enum PasswordOutcome {
     Busy(Busy),
 }
 
+/// The browser session a login on the form starts: its `login_sessions` row.
+#[derive(Debug, Clone)]
+pub struct NewLoginSession {
+    pub sid: String,
+    pub expires_at: i64,
+}
+
 /// What a second-factor check found.
 #[derive(Debug)]
 pub enum CodeOutcome {
-    Right { user: User, keys: LoginKeys },
+    /// The right code: the login is complete.
+    Right,
     Wrong,
     Wait(i64),
 }
@@ -156,35 +164,55 @@ impl LoginService {
             .await
     }
 
-    /// Checks the second factor of `user_id`, whose password was right. Synchronous, for
-    /// code already on the blocking pool: the check is cheap and needs no password thread.
-    pub fn check_code(
+    /// Completes a login on the form whose password was right and that owes no second
+    /// factor, starting `session`.
+    pub async fn sign_in(
         &self,
-        conn: &mut DbConnection,
-        user_id: &str,
-        code: &str,
-        context: &LoginContext,
+        keys: LoginKeys,
+        user_id: String,
+        context: LoginContext,
+        session: NewLoginSession,
         now: i64,
-    ) -> Result<CodeOutcome, StorageError> {
-        let Some(user) = accounts::find_user(conn, user_id)? else {
-            return Ok(CodeOutcome::Wrong);
-        };
-        let keys = LoginKeys::for_code(&user.id, context.ip.as_deref());
-        let attempt = match keys.reserve(conn, &self.limits, now)? {
-            Ok(attempt) => attempt,
-            Err(wait) => return Ok(CodeOutcome::Wait(wait)),
-        };
-        if two_factor::check(conn, &self.sealing, &user.id, code, now)? {
-            let keys = attempt.refund(conn, &self.limits)?;
-            return Ok(CodeOutcome::Right { user, keys });
-        }
-        attempt.failed(conn, EventKind::TotpFailed, &context.event(&user.id), now)?;
-        Ok(CodeOutcome::Wrong)
+    ) -> Result<(), StorageError> {
+        self.db
+            .run(move |conn| complete(conn, &keys, &user_id, &context, Some(&session), now))
+            .await
     }
 
-    /// The last step of every login, on the blocking pool: the username's failures are
-    /// forgotten, the address remembered, the login logged.
-    pub fn complete(
+    /// Checks the second factor of `user_id`, whose password was right, and on the right
+    /// code completes the login, starting `session`.
+    pub async fn second_factor(
+        &self,
+        user_id: String,
+        code: String,
+        context: LoginContext,
+        session: NewLoginSession,
+        now: i64,
+    ) -> Result<CodeOutcome, StorageError> {
+        let (limits, sealing) = (self.limits, self.sealing.clone());
+        self.db
+            .run(move |conn| {
+                let Some(user) = accounts::find_user(conn, &user_id)? else {
+                    return Ok(CodeOutcome::Wrong);
+                };
+                let keys = LoginKeys::for_code(&user.id, context.ip.as_deref());
+                let attempt = match keys.reserve(conn, &limits, now)? {
+                    Ok(attempt) => attempt,
+                    Err(wait) => return Ok(CodeOutcome::Wait(wait)),
+                };
+                if two_factor::check(conn, &sealing, &user.id, &code, now)? {
+                    let keys = attempt.refund(conn, &limits)?;
+                    complete(conn, &keys, &user.id, &context, Some(&session), now)?;
+                    return Ok(CodeOutcome::Right);
+                }
+                attempt.failed(conn, EventKind::TotpFailed, &context.event(&user.id), now)?;
+                Ok(CodeOutcome::Wrong)
+            })
+            .await
+    }
+
+    /// Completes a password grant's login, on the blocking pool (no browser session).
+    pub fn complete_grant(
         &self,
         conn: &mut DbConnection,
         keys: &LoginKeys,
@@ -192,12 +220,30 @@ impl LoginService {
         context: &LoginContext,
         now: i64,
     ) -> Result<(), StorageError> {
-        keys.logged_in(conn, user_id, context.ip.as_deref(), now)?;
-        security_events::record(
-            conn,
-            EventKind::LoginSucceeded,
-            &context.event(user_id),
-            now,
-        )
+        complete(conn, keys, user_id, context, None, now)
     }
+}
+
+/// The last step of every login: the username's failures are forgotten, the address
+/// remembered, the login logged, and the form's new session recorded.
+fn complete(
+    conn: &mut DbConnection,
+    keys: &LoginKeys,
+    user_id: &str,
+    context: &LoginContext,
+    session: Option<&NewLoginSession>,
+    now: i64,
+) -> Result<(), StorageError> {
+    keys.logged_in(conn, user_id, context.ip.as_deref(), now)?;
+    security_events::record(
+        conn,
+        EventKind::LoginSucceeded,
+        &context.event(user_id),
+        now,
+    )?;
+    if let Some(session) = session {
+        login_sessions::start(conn, &session.sid, user_id, now, session.expires_at)?;
+        tracing::info!(user_id = %user_id, "user logged in");
+    }
+    Ok(())
 }

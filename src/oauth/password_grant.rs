@@ -3,54 +3,68 @@
 //! the minter with the others, and the login service (limits, password line, events) with
 //! the login form.
 
-use actix_web::web;
+use std::sync::Arc;
 
-use super::issuer::TokenResponse;
+use super::client_auth::{self, Presented};
+use super::issuer::{Minter, TokenResponse};
 use super::request::FormRequest;
-use super::sessions::{self, NewUserSession, Planned};
-use super::{client_auth, GrantType, OAuthError, ScopeSet};
-use crate::accounts::login::{LoginContext, PasswordOutcome};
-use crate::startup::AppState;
-use crate::storage::accounts;
+use super::sessions::{self, NewUserSession, Planned, SessionPolicy};
+use super::{GrantType, OAuthError, ScopeSet};
+use crate::accounts::login::{LoginContext, LoginService, PasswordOutcome};
+use crate::domain::Client;
+use crate::storage::{accounts, Database, DbConnection};
 
-pub async fn grant(
-    state: web::Data<AppState>,
-    request: FormRequest,
-) -> Result<TokenResponse, OAuthError> {
-    let username = request.required("username")?.to_owned();
-    let password = request.required("password")?.to_owned();
-    let requested = request.scope()?;
-    let ip = request.ip().map(str::to_owned);
+/// What the request asks for, read before the client is authenticated.
+pub struct Asked {
+    username: String,
+    password: String,
+    scope: Option<ScopeSet>,
+    ip: Option<String>,
+}
 
-    let shared = state.clone();
-    let client = state
-        .db
-        .run(move |conn| {
-            let now = shared.clock.now();
-            let clients = &shared.tokens.clients;
-            let presented = clients.presented(&request);
-            let creds = presented.credentials.as_ref().ok();
-            clients.guarded(conn, &request, creds, now, |conn| {
-                let client = presented.authenticate(conn, true)?;
-                client_auth::require_grant(&client, GrantType::Password)?;
-                Ok(client)
-            })
+impl Asked {
+    pub fn from_request(request: &FormRequest) -> Result<Asked, OAuthError> {
+        Ok(Asked {
+            username: request.required("username")?.to_owned(),
+            password: request.required("password")?.to_owned(),
+            scope: request.scope()?,
+            ip: request.ip().map(str::to_owned),
         })
-        .await?;
+    }
+}
+
+/// The client, authenticated and allowed this grant.
+pub fn authenticate(
+    conn: &mut DbConnection,
+    presented: &Presented<'_>,
+) -> Result<Arc<Client>, OAuthError> {
+    let client = presented.authenticate(conn, true)?;
+    client_auth::require_grant(&client, GrantType::Password)?;
+    Ok(client)
+}
+
+/// The user's password checked by the login service, then the tokens.
+pub async fn grant(
+    db: &Database,
+    login: &Arc<LoginService>,
+    minter: Arc<Minter>,
+    policy: SessionPolicy,
+    client: Arc<Client>,
+    asked: Asked,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     // The scope must be within the client's registration before any password is checked.
-    ScopeSet::granted_to_client(requested.as_ref(), &client.scopes).map_err(|extra| {
+    ScopeSet::granted_to_client(asked.scope.as_ref(), &client.scopes).map_err(|extra| {
         OAuthError::invalid_scope(format!("scope not registered for this client: {extra}"))
     })?;
 
     let context = LoginContext {
-        ip,
+        ip: asked.ip,
         client_id: Some(client.id.to_string()),
         detail: Some("password grant"),
     };
-    let now = state.clock.now();
-    let (user, keys) = match state
-        .login
-        .check_password(&username, password, &context, now)
+    let (user, keys) = match login
+        .check_password(&asked.username, asked.password, &context, now)
         .await?
     {
         PasswordOutcome::Right {
@@ -70,25 +84,20 @@ pub async fn grant(
         PasswordOutcome::Busy(busy) => return Err(OAuthError::from(busy)),
     };
 
-    let shared = state.clone();
-    state
-        .db
-        .run(move |conn| {
-            shared
-                .login
-                .complete(conn, &keys, &user.id, &context, now)?;
-            let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
-            let granted = ScopeSet::granted_to_user(requested.as_ref(), &client.scopes, &allowed)
-                .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-            let session = NewUserSession {
-                client: &client,
-                user_id: &user.id,
-                scope: &granted,
-                roles: None,
-                planned: Planned::for_client(&client),
-            };
-            sessions::start(conn, &shared.minter, session, &shared.sessions, now)
-                .map(|started| started.response)
-        })
-        .await
+    let login = login.clone();
+    db.run(move |conn| {
+        login.complete_grant(conn, &keys, &user.id, &context, now)?;
+        let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
+        let granted = ScopeSet::granted_to_user(asked.scope.as_ref(), &client.scopes, &allowed)
+            .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        let session = NewUserSession {
+            client: &client,
+            user_id: &user.id,
+            scope: &granted,
+            roles: None,
+            planned: Planned::for_client(&client),
+        };
+        sessions::start(conn, &minter, session, &policy, now).map(|started| started.response)
+    })
+    .await
 }

@@ -16,7 +16,11 @@ use super::introspection::{self, Introspection};
 use super::issuer::{Minter, TokenResponse};
 use super::request::FormRequest;
 use super::sessions::SessionPolicy;
-use super::{authorization_code, client_credentials, refresh, revocation, ErrorCode, OAuthError};
+use super::{
+    authorization_code, client_credentials, password_grant, refresh, revocation, ErrorCode,
+    OAuthError,
+};
+use crate::accounts::login::LoginService;
 use crate::domain::Clock;
 use crate::storage::{Database, DbConnection};
 
@@ -26,6 +30,8 @@ pub struct TokenEndpoints {
     pub clock: Clock,
     pub sessions: SessionPolicy,
     pub clients: ClientAuthenticator,
+    /// The password grant's login, shared with the login form.
+    pub login: Arc<LoginService>,
 }
 
 impl TokenEndpoints {
@@ -61,6 +67,22 @@ impl TokenEndpoints {
                 this.clients.guarded(conn, &request, creds, now, guarded)
             })
             .await
+    }
+
+    /// RFC 6749 §4.3.
+    pub async fn password(
+        self: &Arc<Self>,
+        request: FormRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let asked = password_grant::Asked::from_request(&request)?;
+        let client = self
+            .guarded(request, |_, conn, presented, _, _| {
+                password_grant::authenticate(conn, presented)
+            })
+            .await?;
+        let (minter, policy) = (self.minter.clone(), self.sessions.clone());
+        let now = self.clock.now();
+        password_grant::grant(&self.db, &self.login, minter, policy, client, asked, now).await
     }
 
     /// RFC 6749 §6.
@@ -106,7 +128,11 @@ impl TokenEndpoints {
 
     /// Runs `flow` on the blocking pool with the request's credentials parsed once, under
     /// the back-off for failed client authentications.
-    async fn guarded<T, F>(self: &Arc<Self>, request: FormRequest, flow: F) -> Result<T, OAuthError>
+    pub(super) async fn guarded<T, F>(
+        self: &Arc<Self>,
+        request: FormRequest,
+        flow: F,
+    ) -> Result<T, OAuthError>
     where
         T: Send + 'static,
         F: FnOnce(

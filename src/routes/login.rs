@@ -8,14 +8,13 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::accounts::login::{CodeOutcome, LoginContext, PasswordOutcome};
-use crate::accounts::login_attempts::LoginKeys;
+use crate::accounts::login::{
+    CodeOutcome, LoginContext, LoginService, NewLoginSession, PasswordOutcome,
+};
 use crate::accounts::password::Busy;
 use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::pending::PendingAuthorization;
 use crate::oauth::request::{client_ip, FormRequest};
-use crate::startup::AppState;
-use crate::storage::{login_sessions, DbConnection, StorageError};
 use crate::web::csrf::CsrfForm;
 use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
@@ -35,7 +34,7 @@ const BUSY: &str = "Too many people are signing in right now. Try again in a mom
 
 pub async fn login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    login: web::Data<LoginService>,
     browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
     posted: CsrfForm,
@@ -72,8 +71,7 @@ pub async fn login(
         client_id: destination.client_id(),
         detail: None,
     };
-    let checked = state
-        .login
+    let checked = login
         .check_password(&username, password, &context, now)
         .await;
     let (user, keys, second_factor) = match checked {
@@ -105,19 +103,26 @@ pub async fn login(
             now,
         );
     }
-    let (shared, sessions) = (state.clone(), browser.clone());
-    let next = state
-        .db
-        .run(move |conn| complete_login(conn, &shared, &sessions, &keys, &user.id, &context, now))
-        .await;
-    match next {
-        Ok(session) => onwards(
+    let session = browser.logged_in(&user.id, now);
+    match login
+        .sign_in(keys, user.id, context, started(&session), now)
+        .await
+    {
+        Ok(()) => onwards(
             &browser,
             &session,
             &destination.next(&service, &session),
             now,
         ),
         Err(e) => storage_failed(&e),
+    }
+}
+
+/// The `login_sessions` row of a session a login starts (new id, new CSRF token).
+fn started(session: &Session) -> NewLoginSession {
+    NewLoginSession {
+        sid: session.sid.clone(),
+        expires_at: session.exp,
     }
 }
 
@@ -128,24 +133,6 @@ fn busy_status(busy: Busy) -> StatusCode {
         Busy::Full => StatusCode::SERVICE_UNAVAILABLE,
         Busy::TooManyFor(_) => StatusCode::TOO_MANY_REQUESTS,
     }
-}
-
-/// The last step of every login: forget the failures, start a new session (new id, new CSRF
-/// token) recorded in `login_sessions`, and log it.
-fn complete_login(
-    conn: &mut DbConnection,
-    state: &AppState,
-    browser: &BrowserSessions,
-    keys: &LoginKeys,
-    user_id: &str,
-    context: &LoginContext,
-    now: i64,
-) -> Result<Session, StorageError> {
-    state.login.complete(conn, keys, user_id, context, now)?;
-    let session = browser.logged_in(user_id, now);
-    login_sessions::start(conn, &session.sid, user_id, now, session.exp)?;
-    tracing::info!(user_id = %user_id, "user logged in");
-    Ok(session)
 }
 
 /// On to `next` (`Destination::next`) with the session.
@@ -159,7 +146,7 @@ fn onwards(browser: &BrowserSessions, session: &Session, next: &str, now: i64) -
 /// `POST /login/totp`: the second factor of a user whose password was right.
 pub async fn second_factor(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    login: web::Data<LoginService>,
     browser: web::Data<BrowserSessions>,
     service: web::Data<AuthorizationService>,
     posted: CsrfForm,
@@ -201,33 +188,20 @@ pub async fn second_factor(
         client_id: destination.client_id(),
         detail: None,
     };
-    let (shared, sessions) = (state.clone(), browser.clone());
-    let outcome = state
-        .db
-        .run(move |conn| -> Result<SecondFactor, StorageError> {
-            Ok(
-                match shared
-                    .login
-                    .check_code(conn, &user_id, &code, &context, now)?
-                {
-                    CodeOutcome::Right { user, keys } => SecondFactor::Right(complete_login(
-                        conn, &shared, &sessions, &keys, &user.id, &context, now,
-                    )?),
-                    CodeOutcome::Wrong => SecondFactor::Wrong,
-                    CodeOutcome::Wait(wait) => SecondFactor::Blocked(wait),
-                },
-            )
-        })
+    // Made now, recorded only if the code is right.
+    let logged_in = browser.logged_in(&user_id, now);
+    let outcome = login
+        .second_factor(user_id, code, context, started(&logged_in), now)
         .await;
     match outcome {
-        Ok(SecondFactor::Right(session)) => onwards(
+        Ok(CodeOutcome::Right) => onwards(
             &browser,
-            &session,
-            &destination.next(&service, &session),
+            &logged_in,
+            &destination.next(&service, &logged_in),
             now,
         ),
-        Ok(SecondFactor::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
-        Ok(SecondFactor::Blocked(wait)) => {
+        Ok(CodeOutcome::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
+        Ok(CodeOutcome::Wait(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
             response.insert_header((header::RETRY_AFTER, wait.to_string()));
             render(response, TOO_MANY)
@@ -304,25 +278,10 @@ impl Destination {
     }
 }
 
-enum SecondFactor {
-    Right(Session),
-    Wrong,
-    Blocked(i64),
-}
-
-pub async fn logout(
-    state: web::Data<AppState>,
-    browser: web::Data<BrowserSessions>,
-    posted: CsrfForm,
-) -> HttpResponse {
+pub async fn logout(browser: web::Data<BrowserSessions>, posted: CsrfForm) -> HttpResponse {
     let session = posted.session;
     if session.uid.is_some() {
-        let sid = session.sid.clone();
-        if let Err(e) = state
-            .db
-            .run(move |conn| login_sessions::end(conn, &sid))
-            .await
-        {
+        if let Err(e) = browser.end(session.sid).await {
             return storage_failed(&e);
         }
     }

@@ -3,14 +3,13 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::oauth::password_grant;
 use crate::oauth::request::FormRequest;
+use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::oauth::{ErrorCode, GrantType, OAuthError};
-use crate::startup::AppState;
 
 /// RFC 6749 §3.2: dispatch on `grant_type`.
 pub async fn token(
-    state: web::Data<AppState>,
+    tokens: web::Data<TokenEndpoints>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
     let grant_type = request.required("grant_type")?;
@@ -22,9 +21,9 @@ pub async fn token(
         )
     };
     let grant = grant_type.parse::<GrantType>().map_err(|_| unsupported())?;
-    let tokens = state.tokens.clone();
+    let tokens = tokens.into_inner();
     let response = match grant {
-        GrantType::Password => password_grant::grant(state, request).await?,
+        GrantType::Password => tokens.password(request).await?,
         GrantType::ClientCredentials => tokens.client_credentials(request).await?,
         GrantType::RefreshToken => tokens.refresh(request).await?,
         GrantType::AuthorizationCode => tokens.authorization_code(request).await?,
@@ -34,18 +33,18 @@ pub async fn token(
 
 /// RFC 7662 introspection.
 pub async fn introspect(
-    state: web::Data<AppState>,
+    tokens: web::Data<TokenEndpoints>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    let answer = state.tokens.introspect(request).await?;
+    let answer = tokens.into_inner().introspect(request).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
 /// RFC 7009 revocation: 200 with an empty body.
 pub async fn revoke(
-    state: web::Data<AppState>,
+    tokens: web::Data<TokenEndpoints>,
     request: FormRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    state.tokens.revoke(request).await?;
+    tokens.into_inner().revoke(request).await?;
     Ok(HttpResponse::Ok().finish())
 }

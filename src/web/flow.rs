@@ -7,8 +7,7 @@ use actix_web::HttpResponse;
 
 use crate::oauth::authorization::Refusal;
 use crate::oauth::authorization_service::Next;
-use crate::storage::accounts::User;
-use crate::storage::{login_sessions, DbConnection, StorageError};
+use crate::storage::StorageError;
 use crate::web::pages::{self, ConsentPage, LoginPage, ScopeDescriptions, TotpPage};
 use crate::web::paths::{CONSENT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
 use crate::web::session::Session;
@@ -61,18 +60,6 @@ pub fn show(
         ),
         Err(refusal) => refused(refusal),
     }
-}
-
-/// The user a session is logged in as, if its `login_sessions` row is still there.
-pub fn logged_in_user(
-    conn: &mut DbConnection,
-    session: &Session,
-    now: i64,
-) -> Result<Option<User>, Refusal> {
-    let Some(uid) = &session.uid else {
-        return Ok(None);
-    };
-    Ok(login_sessions::signed_in(conn, &session.sid, uid, now)?)
 }
 
 /// What the user or the client is told when the request goes no further.

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::secret::random_id;
 use crate::domain::Clock;
 use crate::oauth::authorization_service::Visitor;
-use crate::storage::Database;
+use crate::storage::{login_sessions, Database, StorageError};
 use crate::tokens::sealing::{SealingKeys, Unsealed};
 
 pub const COOKIE_NAME: &str = "gatehouse_session";
@@ -145,6 +145,13 @@ impl BrowserSessions {
             (session.exp - now).max(0),
         ));
         cookie
+    }
+
+    /// Signs the session out everywhere its cookie is: its `login_sessions` row goes.
+    pub async fn end(&self, sid: String) -> Result<(), StorageError> {
+        self.db
+            .run(move |conn| login_sessions::end(conn, &sid))
+            .await
     }
 
     /// The `Set-Cookie` that removes the session.
