@@ -176,9 +176,13 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, St
             .min_idle(Some(1))
             .idle_timeout(None)
             .max_lifetime(None),
+        // No connection is opened in the background: r2d2 would open one whenever the
+        // idle count fell below a minimum, and a process that exits (a `serve` refused at
+        // start, a CLI command) while libpq is mid-handshake crashed in OpenSSL's exit
+        // cleanup. Connections open on demand and stay until idle for 10 minutes.
         _ => builder
             .max_size(options.max_connections.max(1))
-            .min_idle(Some(1)),
+            .min_idle(Some(0)),
     };
     Ok(builder.build_unchecked(manager))
 }
