@@ -27,6 +27,7 @@ use crate::oauth::sessions::SessionPolicy;
 use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::routes;
 use crate::settings::Settings;
+use crate::storage::connection::{checkpoint_wal, CHECKPOINT_EVERY};
 use crate::storage::{
     housekeeping::{self, Retention},
     Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
@@ -119,6 +120,12 @@ impl Application {
             settings.tokens.key_refresh_secs,
         );
         spawn_housekeeping(db.clone(), clock.clone(), &settings);
+        if matches!(
+            DatabaseUrl::parse(&settings.database.url)?,
+            DatabaseUrl::SqliteFile(_)
+        ) {
+            spawn_wal_checkpoints(db.clone());
+        }
 
         let client_guard =
             ClientGuard::new(settings.limits.policy(settings.limits.client_auth_failures));
@@ -286,6 +293,20 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "expired tokens purged"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}
+
+/// Checkpoints a SQLite database's write-ahead log off the request path (it has no
+/// automatic checkpoint: `storage::connection`).
+fn spawn_wal_checkpoints(db: Database) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(CHECKPOINT_EVERY);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = db.run(checkpoint_wal).await {
+                tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
             }
         }
     });

@@ -108,9 +108,14 @@ impl ManageConnection for ConnectionManager {
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout makes writers wait
                 // for each other (other instances, the admin CLI) instead of failing at once.
+                // No automatic checkpoint: SQLite runs it inside the commit that crosses 1,000
+                // pages, holding the write lock, so every writer waited behind it; the server
+                // checkpoints on its own instead (`checkpoint_wal`), and the last connection
+                // to close checkpoints too.
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+                     PRAGMA wal_autocheckpoint = 0;",
                     self.busy_timeout_ms
                 ))
                 .map_err(r2d2::Error::QueryError)?;
@@ -144,6 +149,18 @@ pub struct PoolOptions {
     pub max_connections: u32,
     pub busy_timeout_ms: u64,
     pub connect_timeout: Duration,
+}
+
+/// How often the server copies SQLite's write-ahead log into the database file. A passive
+/// checkpoint takes no write lock: writers go on beside it.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A passive checkpoint of a SQLite database's write-ahead log; nothing on PostgreSQL.
+pub fn checkpoint_wal(conn: &mut DbConnection) -> Result<(), StorageError> {
+    match conn {
+        DbConnection::Sqlite(conn) => Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?),
+        DbConnection::Postgres(_) => Ok(()),
+    }
 }
 
 /// Builds the pool and proves the database answers, so a bad URL or an unreachable server is

@@ -89,3 +89,41 @@ on_both_backends! {
         assert_eq!(seen, (0, 0, 0));
     }
 }
+
+/// SQLite's write-ahead log is copied into the database file by the server, off the request
+/// path (connections have no automatic checkpoint): within a few seconds, the file alone holds
+/// what the server wrote.
+#[actix_web::test]
+async fn the_server_checkpoints_sqlites_write_ahead_log() {
+    let app = spawn_app_with(crate::helpers::TestDb::sqlite(), &[]).await;
+    app.create_role("staff", &["a"]);
+    app.create_user("alice", "correct horse", &["staff"]);
+    let client = app.first_party_client(&["a"]);
+    // Written by the server's own connections, which stay open.
+    for _ in 0..3 {
+        let res = app
+            .password_grant(&client, "alice", "correct horse", None)
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let file = app.db.url.trim_start_matches("sqlite://").to_owned();
+    let copy_dir = tempfile::tempdir().unwrap();
+    let mut families = 0;
+    for _ in 0..50 {
+        // The database file without its -wal: what a checkpoint has already copied.
+        let copy = copy_dir.path().join("copy.db");
+        let _ = std::fs::remove_file(copy_dir.path().join("copy.db-wal"));
+        std::fs::copy(&file, &copy).unwrap();
+        let mut conn = SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+        // Before any checkpoint even the tables are only in the log.
+        families = refresh_families::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap_or(0);
+        if families == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(families, 3, "refresh families in the database file alone");
+}
