@@ -298,8 +298,8 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
     });
 }
 
-/// Checkpoints a SQLite database's write-ahead log off the request path (it has no
-/// automatic checkpoint: `storage::connection`).
+/// Checkpoints a SQLite database's write-ahead log off the request path (SQLite's own
+/// automatic checkpoint is only a safety net: `storage::connection`).
 fn spawn_wal_checkpoints(db: Database) {
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(CHECKPOINT_EVERY);

@@ -108,14 +108,15 @@ impl ManageConnection for ConnectionManager {
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout makes writers wait
                 // for each other (other instances, the admin CLI) instead of failing at once.
-                // No automatic checkpoint: SQLite runs it inside the commit that crosses 1,000
-                // pages, holding the write lock, so every writer waited behind it; the server
-                // checkpoints on its own instead (`checkpoint_wal`), and the last connection
-                // to close checkpoints too.
+                // Checkpoints are the server's (`checkpoint_wal`, every 200 ms): SQLite's own
+                // runs inside the commit that crosses 1,000 pages, holding the write lock, so
+                // every writer waited behind it. Its automatic one stays only as a safety net,
+                // at 10,000 pages, for when the server's falls behind (a saturated pool) or no
+                // server runs (the last connection to close checkpoints too).
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA wal_autocheckpoint = 10000;",
                     self.busy_timeout_ms
                 ))
                 .map_err(r2d2::Error::QueryError)?;
@@ -193,10 +194,11 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbPool, St
             .min_idle(Some(1))
             .idle_timeout(None)
             .max_lifetime(None),
-        // No connection is opened in the background: r2d2 would open one whenever the
-        // idle count fell below a minimum, and a process that exits (a `serve` refused at
-        // start, a CLI command) while libpq is mid-handshake crashed in OpenSSL's exit
-        // cleanup. Connections open on demand and stay until idle for 10 minutes.
+        // No connection is kept in reserve: r2d2 would open one in the background whenever
+        // the idle count fell below a minimum, and a process that exits (a `serve` refused
+        // at start) while libpq is mid-handshake crashed in OpenSSL's exit cleanup. This
+        // makes that rare rather than impossible (a checkout that times out still leaves a
+        // connect running). Connections open on demand and close after 10 idle minutes.
         _ => builder
             .max_size(options.max_connections.max(1))
             .min_idle(Some(0)),

@@ -91,7 +91,7 @@ on_both_backends! {
 }
 
 /// SQLite's write-ahead log is copied into the database file by the server, off the request
-/// path (connections have no automatic checkpoint): within a few seconds, the file alone holds
+/// path (SQLite's own waits for 10,000 pages): within a few seconds, the file alone holds
 /// what the server wrote.
 #[actix_web::test]
 async fn the_server_checkpoints_sqlites_write_ahead_log() {
