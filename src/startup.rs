@@ -19,12 +19,14 @@ use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::client_auth::ClientAuthenticator;
 use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::discovery::Discovery;
+use crate::oauth::end_session::EndSession;
 use crate::oauth::issuer::Minter;
 use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::sessions::SessionPolicy;
 use crate::oauth::token_endpoints::TokenEndpoints;
+use crate::oauth::userinfo::UserInfoEndpoint;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::connection::{checkpoint_wal, CHECKPOINT_EVERY};
@@ -161,6 +163,7 @@ impl Application {
         let authorization = web::Data::new(AuthorizationService::new(
             db.clone(),
             sealing.clone(),
+            issuer.clone(),
             Rules {
                 code_ttl: t.authorization_code_ttl_secs,
                 pkce: PkcePolicy {
@@ -176,14 +179,21 @@ impl Application {
             clock.clone(),
         ));
         let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
+        let minter = Arc::new(Minter {
+            issuer: issuer.clone(),
+            audience,
+            access_token_ttl_secs: ttl,
+            keyring,
+        });
+        let userinfo = web::Data::new(UserInfoEndpoint::new(
+            db.clone(),
+            minter.clone(),
+            clock.clone(),
+        ));
+        let end_session = web::Data::new(EndSession::new(db.clone(), minter.clone()));
         let tokens = web::Data::new(TokenEndpoints {
             db: db.clone(),
-            minter: Arc::new(Minter {
-                issuer: issuer.clone(),
-                audience,
-                access_token_ttl_secs: ttl,
-                keyring,
-            }),
+            minter,
             clock: clock.clone(),
             sessions: SessionPolicy {
                 idle_ttl: t.refresh_token_idle_ttl_secs,
@@ -204,6 +214,8 @@ impl Application {
                 .wrap(crate::web::headers::defaults())
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(tokens.clone())
+                .app_data(userinfo.clone())
+                .app_data(end_session.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
                 .app_data(discovery.clone())

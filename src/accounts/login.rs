@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::login_attempts::{LoginKeys, LoginLimits};
 use super::password::{Busy, PasswordChecker};
 use super::two_factor;
+use crate::domain::Amr;
 use crate::storage::accounts::{self, User};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::{login_sessions, Database, DbConnection, StorageError};
@@ -175,7 +176,10 @@ impl LoginService {
         now: i64,
     ) -> Result<(), StorageError> {
         self.db
-            .run(move |conn| complete(conn, &keys, &user_id, &context, Some(&session), now))
+            .run(move |conn| {
+                let session = Some((&session, Amr::Password));
+                complete(conn, &keys, &user_id, &context, session, now)
+            })
             .await
     }
 
@@ -202,7 +206,8 @@ impl LoginService {
                 };
                 if two_factor::check(conn, &sealing, &user.id, &code, now)? {
                     let keys = attempt.refund(conn, &limits)?;
-                    complete(conn, &keys, &user.id, &context, Some(&session), now)?;
+                    let session = Some((&session, Amr::PasswordAndOtp));
+                    complete(conn, &keys, &user.id, &context, session, now)?;
                     return Ok(CodeOutcome::Right);
                 }
                 attempt.failed(conn, EventKind::TotpFailed, &context.event(&user.id), now)?;
@@ -231,7 +236,7 @@ fn complete(
     keys: &LoginKeys,
     user_id: &str,
     context: &LoginContext,
-    session: Option<&NewLoginSession>,
+    session: Option<(&NewLoginSession, Amr)>,
     now: i64,
 ) -> Result<(), StorageError> {
     keys.logged_in(conn, user_id, context.ip.as_deref(), now)?;
@@ -241,8 +246,8 @@ fn complete(
         &context.event(user_id),
         now,
     )?;
-    if let Some(session) = session {
-        login_sessions::start(conn, &session.sid, user_id, now, session.expires_at)?;
+    if let Some((session, amr)) = session {
+        login_sessions::start(conn, &session.sid, user_id, amr, now, session.expires_at)?;
         tracing::info!(user_id = %user_id, "user logged in");
     }
     Ok(())

@@ -15,6 +15,7 @@ use super::{admin_event, invalid, AdminError};
 pub struct ClientSpec {
     pub name: String,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub public: bool,
@@ -31,6 +32,8 @@ pub struct ClientView {
     /// May introspect every client's tokens, not only its own.
     pub introspect: bool,
     pub redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub created_at: i64,
@@ -44,6 +47,11 @@ impl From<&Client> for ClientView {
             public: c.is_public(),
             introspect: c.introspect,
             redirect_uris: c.redirect_uris.iter().map(|r| r.to_string()).collect(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
             grant_types: c.grant_types.iter().map(|g| g.to_string()).collect(),
             scopes: c.scopes.iter().map(str::to_owned).collect(),
             created_at: c.created_at,
@@ -64,6 +72,7 @@ pub struct CreatedClient {
 struct ValidSpec {
     name: String,
     redirect_uris: Vec<RedirectUri>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
     scopes: ScopeSet,
     public: bool,
@@ -94,13 +103,8 @@ fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
     for raw in &spec.scopes {
         scopes.extend(ScopeSet::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?);
     }
-    let mut redirect_uris = Vec::new();
-    for raw in &spec.redirect_uris {
-        let uri = RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        if !redirect_uris.contains(&uri) {
-            redirect_uris.push(uri);
-        }
-    }
+    let redirect_uris = parse_uris(&spec.redirect_uris)?;
+    let post_logout_redirect_uris = parse_uris(&spec.post_logout_redirect_uris)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return invalid("the authorization_code grant needs at least one --redirect-uri");
     }
@@ -112,11 +116,25 @@ fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
     Ok(ValidSpec {
         name,
         redirect_uris,
+        post_logout_redirect_uris,
         grant_types,
         scopes,
         public: spec.public,
         introspect: spec.introspect,
     })
+}
+
+/// Registered URIs, each validated like a redirect URI (RFC 6749 §3.1.2; RP-Initiated
+/// Logout 1.0 §3.1 asks the same of post-logout ones), without repeats.
+fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, AdminError> {
+    let mut uris = Vec::new();
+    for raw in raw {
+        let uri = RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
 }
 
 pub fn create_client(
@@ -127,6 +145,7 @@ pub fn create_client(
     let ValidSpec {
         name,
         redirect_uris,
+        post_logout_redirect_uris,
         grant_types,
         scopes,
         public,
@@ -138,6 +157,7 @@ pub fn create_client(
         name,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
         redirect_uris,
+        post_logout_redirect_uris,
         grant_types,
         scopes,
         created_at: now,

@@ -63,6 +63,10 @@ pub struct UserView {
     pub id: String,
     pub username: String,
     pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// What `user create` needs besides the connection.
@@ -70,8 +74,43 @@ pub struct NewUser<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub roles: &'a [String],
+    /// OpenID Connect's `email` and `name` claims.
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
     pub bcrypt_cost: u32,
     pub min_password_length: usize,
+}
+
+/// An email address as the `email` claim carries it (RFC 5322's `addr-spec`, loosely: one
+/// `@` with something on both sides, no spaces or control characters, at most 254 bytes as
+/// RFC 5321 §4.5.3.1.3 allows). Deliverability is not gatehouse's to check.
+fn validate_email(email: &str) -> Result<String, AdminError> {
+    let well_formed = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if !well_formed {
+        return invalid(format!(
+            "`{}` is not an email address (one `@`, no spaces, at most 254 bytes)",
+            email.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(email.to_owned())
+}
+
+/// A person's name as the `name` claim carries it: 1 to 200 characters, no control
+/// characters, no leading or trailing spaces.
+fn validate_display_name(name: &str) -> Result<String, AdminError> {
+    if name.is_empty()
+        || name.chars().count() > 200
+        || name.chars().any(char::is_control)
+        || name.trim() != name
+    {
+        return invalid(
+            "a name must be 1 to 200 characters, without control characters or surrounding spaces",
+        );
+    }
+    Ok(name.to_owned())
 }
 
 pub fn create_user(
@@ -80,6 +119,8 @@ pub fn create_user(
     now: i64,
 ) -> Result<UserView, AdminError> {
     let name = Username::parse(new.username).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let email = new.email.map(validate_email).transpose()?;
+    let display_name = new.name.map(validate_display_name).transpose()?;
     if new.password.chars().count() < new.min_password_length {
         return invalid(format!(
             "the password must have at least {} characters",
@@ -115,6 +156,8 @@ pub fn create_user(
         username: name.as_typed().to_owned(),
         password_hash,
         created_at: now,
+        email,
+        name: display_name,
     };
     match accounts::insert_user(conn, &user, &name, &roles) {
         // Another `user create` of the same key won the race since the check above.
@@ -125,5 +168,7 @@ pub fn create_user(
         id: user.id,
         username: user.username,
         roles,
+        email: user.email,
+        name: user.name,
     })
 }

@@ -81,6 +81,12 @@ pub enum UserCommand {
         /// A role the user holds (repeat the flag for more).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
+        /// The user's email address (the OpenID Connect `email` claim).
+        #[arg(long)]
+        email: Option<String>,
+        /// The user's full name (the OpenID Connect `name` claim).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// The TOTP second factor.
     #[command(subcommand)]
@@ -109,6 +115,10 @@ pub enum ClientCommand {
         name: String,
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// Where the end-session endpoint may send the browser after signing out (RP-Initiated
+        /// Logout; repeat the flag for more).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// authorization_code, client_credentials, password or refresh_token
         /// (default: authorization_code and refresh_token).
         #[arg(long = "grant-type", value_name = "GT")]

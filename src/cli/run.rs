@@ -103,12 +103,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 format!("role {} allows: {}", role.name, role.scopes.join(" "))
             })?;
         }
-        Command::User(UserCommand::Create { username, roles }) => {
+        Command::User(UserCommand::Create {
+            username,
+            roles,
+            email,
+            name,
+        }) => {
             let password = read_password(&username)?;
             let new = admin::NewUser {
                 username: &username,
                 password: &password,
                 roles: &roles,
+                email: email.as_deref(),
+                name: name.as_deref(),
                 bcrypt_cost: settings.accounts.bcrypt_cost,
                 min_password_length: settings.accounts.min_password_length,
             };
@@ -221,6 +228,7 @@ fn client_command(
         ClientCommand::Create {
             name,
             redirect_uris,
+            post_logout_redirect_uris,
             grant_types,
             scopes,
             public,
@@ -229,6 +237,7 @@ fn client_command(
             let spec = ClientSpec {
                 name,
                 redirect_uris,
+                post_logout_redirect_uris,
                 grant_types,
                 scopes,
                 public,

@@ -138,6 +138,8 @@ pub struct Client {
     /// `None` for public clients, which have no secret.
     pub secret_hash: Option<SecretHash>,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-Initiated Logout may send the browser afterwards, matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub created_at: i64,
@@ -164,6 +166,13 @@ impl Client {
     /// Whether `presented` is one of the registered redirect URIs, exactly.
     pub fn has_redirect_uri(&self, presented: &str) -> bool {
         self.redirect_uris.iter().any(|r| r.matches(presented))
+    }
+
+    /// Whether `presented` is one of the registered post-logout redirect URIs, exactly.
+    pub fn has_post_logout_redirect_uri(&self, presented: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r.matches(presented))
     }
 }
 

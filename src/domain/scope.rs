@@ -3,6 +3,12 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The OpenID Connect scopes (Core 1.0 §3.1.2.1, §5.4): registered like any other scope, but
+/// not narrowed by roles.
+pub const IDENTITY_SCOPES: &[&str] = &[OPENID, "profile", "email"];
+/// The scope that makes an authorization request an OpenID Connect one.
+pub const OPENID: &str = "openid";
+
 /// A set of scope tokens, always shown sorted and space-separated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet(BTreeSet<String>);
@@ -48,6 +54,23 @@ impl ScopeSet {
         self.0.iter().map(String::as_str)
     }
 
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// What of this set a user whose roles allow `allowed` may be granted: what the roles
+    /// allow, and the identity scopes, which no role narrows (SPEC "OpenID Connect": every
+    /// user may share their own identity).
+    pub fn within_roles(&self, allowed: &ScopeSet) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| allowed.0.contains(*s) || IDENTITY_SCOPES.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         ScopeSet(self.0.intersection(&other.0).cloned().collect())
     }
@@ -82,7 +105,7 @@ impl ScopeSet {
     ) -> Result<ScopeSet, UserScopeError> {
         let asked = Self::granted_to_client(requested, registered)
             .map_err(UserScopeError::NotRegistered)?;
-        let granted = asked.intersection(allowed_by_roles);
+        let granted = asked.within_roles(allowed_by_roles);
         if granted.is_empty() {
             return Err(UserScopeError::NothingAllowed(asked));
         }
@@ -167,6 +190,21 @@ mod tests {
         );
         assert!(ScopeSet::granted_to_user(Some(&set("a")), &client, &set("b")).is_err());
         assert!(ScopeSet::granted_to_user(Some(&set("z")), &client, &set("z")).is_err());
+    }
+
+    #[test]
+    fn roles_do_not_narrow_identity_scopes() {
+        let client = set("openid profile email books:read");
+        assert_eq!(
+            ScopeSet::granted_to_user(None, &client, &ScopeSet::default()),
+            Ok(set("openid profile email"))
+        );
+        assert_eq!(
+            set("openid books:read books:write").within_roles(&set("books:read")),
+            set("openid books:read")
+        );
+        // Registration still binds them: a client without `openid` cannot ask for it.
+        assert!(ScopeSet::granted_to_user(Some(&set("openid")), &set("a"), &set("a")).is_err());
     }
 
     #[test]

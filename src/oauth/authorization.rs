@@ -17,7 +17,7 @@ use chrono::{TimeZone, Utc};
 use oxide_auth::code_grant::authorization::{
     authorization_code, Endpoint, Error as FlowError, ErrorUrl, Extension,
 };
-use oxide_auth::code_grant::error::{AuthorizationError, AuthorizationErrorType};
+use oxide_auth::code_grant::error::AuthorizationErrorType;
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
@@ -25,11 +25,13 @@ use oxide_auth::primitives::registrar::Registrar;
 use url::Url;
 
 use super::authorizer::{CodeRejection, DbAuthorizer};
-use super::pending::{PendingAuthorization, Validated};
+use super::pending::{PendingAuthorization, PromptRules, Validated};
 use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
+use crate::domain::identity::public_sid;
+use crate::domain::{Authentication, OPENID};
 use crate::storage::clients;
 use crate::storage::login_sessions::Standing;
 use crate::storage::{DbConnection, StorageError};
@@ -137,14 +139,92 @@ pub fn validate(
     let grant = solicitation.pre_grant();
     let scope = ScopeSet::try_from(&grant.scope)
         .map_err(|_| Refusal::Page("the negotiated scope is malformed"))?;
-    Ok(Validated {
+    let validated = Validated {
         client_id: client.id.to_string(),
         client_name: client.name,
         redirect_uri: grant.redirect_uri.as_str().to_owned(),
         scope: scope.to_string(),
         state: solicitation.state().map(str::to_owned),
         pkce: endpoint.extension.take_recorded(),
-    })
+        nonce: None,
+        prompt: PromptRules::default(),
+        max_age: None,
+        login_hint: None,
+    };
+    openid_parameters(request, validated)
+}
+
+/// The longest `nonce` kept: far more than any client library sends (they send 128 to 256
+/// bits, encoded), little enough that the sealed request and the code stay small.
+const MAX_NONCE_LEN: usize = 512;
+/// The longest `login_hint`: a username or an email address fits.
+const MAX_LOGIN_HINT_LEN: usize = 256;
+
+/// OpenID Connect's request parameters (Core 1.0 §3.1.2.1), read once the client and its
+/// redirect URI are known, so that a bad one is told to the client at its redirect URI.
+fn openid_parameters(
+    request: &FormRequest,
+    mut validated: Validated,
+) -> Result<Validated, Refusal> {
+    let refuse = |validated: &Validated, why: &str| Err(to_client(validated, INVALID_REQUEST, why));
+    if request.param("request").is_some() || request.param("request_uri").is_some() {
+        // SPEC: `invalid_request`, not Core 1.0 §3.1.2.6's `request_not_supported`, which is
+        // for providers that do not know the parameter at all.
+        return refuse(
+            &validated,
+            "request objects (request, request_uri) are not supported",
+        );
+    }
+    if let Some(nonce) = request.param("nonce") {
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
+            return refuse(&validated, "nonce must be 1 to 512 characters");
+        }
+        validated.nonce = Some(nonce.to_owned());
+    }
+    if let Some(prompt) = request.param("prompt") {
+        match parse_prompt(prompt) {
+            Ok(rules) => validated.prompt = rules,
+            Err(why) => return refuse(&validated, &why),
+        }
+    }
+    if let Some(max_age) = request.param("max_age") {
+        match max_age.parse::<u32>() {
+            Ok(secs) => validated.max_age = Some(i64::from(secs)),
+            Err(_) => return refuse(&validated, "max_age must be a number of seconds"),
+        }
+    }
+    if let Some(hint) = request.param("login_hint") {
+        if hint.chars().count() > MAX_LOGIN_HINT_LEN || hint.chars().any(char::is_control) {
+            return refuse(
+                &validated,
+                "login_hint must be at most 256 printable characters",
+            );
+        }
+        validated.login_hint = Some(hint.to_owned()).filter(|h| !h.is_empty());
+    }
+    Ok(validated)
+}
+
+/// `prompt`: space-separated values; `none` stands alone (Core 1.0 §3.1.2.1).
+fn parse_prompt(prompt: &str) -> Result<PromptRules, String> {
+    let mut rules = PromptRules::default();
+    for value in prompt.split(' ') {
+        match value {
+            "none" => rules.none = true,
+            "login" | "select_account" => rules.login = true,
+            "consent" => rules.consent = true,
+            other => {
+                let shown: String = other.chars().take(32).collect();
+                return Err(format!(
+                    "unsupported prompt value `{shown}`: use none, login, consent or select_account"
+                ));
+            }
+        }
+    }
+    if rules.none && (rules.login || rules.consent) {
+        return Err("prompt=none cannot be combined with other values".into());
+    }
+    Ok(rules)
 }
 
 /// What a user sees when the client's registration changed under a pending request.
@@ -177,12 +257,13 @@ pub fn still_holds(
 /// The request's scope within what the user's roles allow; none at all is `invalid_scope` at
 /// the client's redirect URI (SPEC "Scopes and roles").
 pub fn narrow(pending: &PendingAuthorization, allowed: &ScopeSet) -> Result<ScopeSet, Refusal> {
-    let granted = pending.scope().intersection(allowed);
+    let granted = pending.scope().within_roles(allowed);
     if granted.is_empty() {
-        let mut error = AuthorizationError::default();
-        error.set_type(AuthorizationErrorType::InvalidScope);
-        error.explain("none of the requested scopes is allowed to this user");
-        return Err(Refusal::Redirect(error_url(pending, error)?));
+        return Err(to_client(
+            &pending.request,
+            "invalid_scope",
+            "none of the requested scopes is allowed to this user",
+        ));
     }
     Ok(granted)
 }
@@ -198,7 +279,7 @@ pub fn issue(
     now: i64,
 ) -> Result<Url, Refusal> {
     let request = &pending.request;
-    let mut url = redirect_uri(pending)?;
+    let mut url = redirect_uri(request)?;
     let mut extensions = Extensions::new();
     if let Some(challenge) = &request.pkce {
         extensions.set(&Pkce::optional(), Value::private(Some(challenge.clone())));
@@ -214,9 +295,22 @@ pub fn issue(
             .unwrap_or_else(Utc::now),
         extensions,
     };
+    let login = scope.contains(OPENID).then(|| Authentication {
+        auth_time: user.auth_time,
+        amr: user.amr.values(),
+        sid: public_sid(&pending.sid),
+        nonce: request.nonce.clone(),
+    });
     let conn = RefCell::new(conn);
-    let mut authorizer =
-        DbAuthorizer::issuing(&conn, &pending.id, &user.roles, now, rules.code_ttl);
+    let roles = &user.roles;
+    let mut authorizer = DbAuthorizer::issuing(
+        &conn,
+        &pending.id,
+        roles,
+        login.as_ref(),
+        now,
+        rules.code_ttl,
+    );
     let code = authorizer
         .authorize(grant)
         .map_err(|()| match authorizer.take_rejection() {
@@ -234,25 +328,35 @@ pub fn issue(
 
 /// The user said no: `access_denied` at the redirect URI (RFC 6749 §4.1.2.1).
 pub fn deny(pending: &PendingAuthorization) -> Result<Url, Refusal> {
-    let mut error = AuthorizationError::default();
-    error.set_type(AuthorizationErrorType::AccessDenied);
-    error_url(pending, error)
+    let why = default_description(AuthorizationErrorType::AccessDenied);
+    match to_client(&pending.request, "access_denied", why) {
+        Refusal::Redirect(url) => Ok(url),
+        other => Err(other),
+    }
 }
 
-fn redirect_uri(pending: &PendingAuthorization) -> Result<Url, Refusal> {
+fn redirect_uri(request: &Validated) -> Result<Url, Refusal> {
     // Validated against the registration before it was sealed; only a value this server made
     // opens, so a failure here is a bug, not an attack.
-    Url::parse(&pending.request.redirect_uri)
+    Url::parse(&request.redirect_uri)
         .map_err(|_| Refusal::Page("The registered redirect_uri is not a URL."))
 }
 
-fn error_url(pending: &PendingAuthorization, error: AuthorizationError) -> Result<Url, Refusal> {
-    let url = redirect_uri(pending)?;
-    Ok(error_redirect(ErrorUrl::new(
-        url,
-        pending.request.state.as_deref(),
-        error,
-    )))
+pub const INVALID_REQUEST: &str = "invalid_request";
+
+/// An error told to the client at the request's validated redirect URI: `error`,
+/// `error_description` and `state` (RFC 6749 §4.1.2.1; Core 1.0 §3.1.2.6 adds codes such as
+/// `login_required`).
+pub fn to_client(request: &Validated, error: &str, why: &str) -> Refusal {
+    let mut url = match redirect_uri(request) {
+        Ok(url) => url,
+        Err(refusal) => return refusal,
+    };
+    url.query_pairs_mut()
+        .append_pair("error", error)
+        .append_pair("error_description", why)
+        .extend_pairs(request.state.as_deref().map(|v| ("state", v)));
+    Refusal::Redirect(url)
 }
 
 /// Turns oxide-auth's error and the primitives' recorded reasons into what the user or the

@@ -22,7 +22,7 @@ use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 use oxide_auth::primitives::registrar::Registrar;
 
-use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::authorizer::{CodeRejection, DbAuthorizer, Kept};
 use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse};
 use super::pkce::PkceVerifier;
@@ -67,8 +67,8 @@ struct SessionIssuer<'a> {
     policy: &'a SessionPolicy,
     /// The ids the claim recorded.
     planned: &'a Planned,
-    /// The roles the code kept, once claimed.
-    kept_roles: &'a RefCell<Option<Vec<String>>>,
+    /// What the code kept, once claimed.
+    kept: &'a RefCell<Kept>,
     now: i64,
     started: Option<Started>,
     failure: Option<OAuthError>,
@@ -83,11 +83,13 @@ impl Issuer for SessionIssuer<'_> {
         let scope = ScopeSet::try_from(&grant.scope).map_err(|_| {
             self.failure = Some(OAuthError::server_error(&"stored code scope is malformed"));
         })?;
+        let kept = self.kept.take();
         let session = NewUserSession {
             client: &client,
             user_id: &grant.owner_id,
             scope: &scope,
-            roles: self.kept_roles.borrow_mut().take(),
+            roles: kept.roles,
+            authentication: kept.authentication,
             planned: self.planned.clone(),
         };
         let started = sessions::start(
@@ -155,14 +157,14 @@ pub fn grant(
         let conn = RefCell::new(conn);
         let registrar =
             DbRegistrar::new(&conn, GrantType::AuthorizationCode).with_client(client.clone());
-        let kept_roles = RefCell::new(None);
+        let kept = RefCell::new(Kept::default());
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,
             authorizer: DbAuthorizer::exchanging(
                 &conn,
                 &registrar,
                 issues,
-                &kept_roles,
+                &kept,
                 request.ip(),
                 now,
             ),
@@ -172,7 +174,7 @@ pub fn grant(
                 minter,
                 policy,
                 planned: &planned,
-                kept_roles: &kept_roles,
+                kept: &kept,
                 now,
                 started: None,
                 failure: None,

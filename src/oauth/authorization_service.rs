@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::authorization::{self, Decision, Refusal, Rules};
+use super::authorization::{self, to_client, Decision, Refusal, Rules};
 use super::pending::{NotPending, PendingAuthorization};
 use super::request::FormRequest;
 use super::ScopeSet;
@@ -41,6 +41,8 @@ pub struct Prompt {
     pub client_name: String,
     /// The pending request, sealed for the visitor's session: the form's hidden input.
     pub sealed: String,
+    /// The username the client suggested (`login_hint`), for the login form.
+    pub login_hint: Option<String>,
 }
 
 /// Where the browser goes next.
@@ -58,6 +60,10 @@ pub enum Next {
     Back(Url),
 }
 
+/// `prompt=none` when a page would be needed (Core 1.0 §3.1.2.6).
+const LOGIN_REQUIRED: &str = "the user is not signed in, or not recently enough";
+const CONSENT_REQUIRED: &str = "the user has not approved this request";
+
 /// What the pending request does not survive: a page for the user.
 const NOT_PENDING: &str = "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
 
@@ -65,12 +71,19 @@ const NOT_PENDING: &str = "This sign-in request has expired or was started in an
 pub struct AuthorizationService {
     db: Database,
     keys: Arc<SealingKeys>,
+    /// Named in every response sent back to the client (RFC 9207 `iss`).
+    issuer: Arc<str>,
     rules: Rules,
 }
 
 impl AuthorizationService {
-    pub fn new(db: Database, keys: Arc<SealingKeys>, rules: Rules) -> Self {
-        AuthorizationService { db, keys, rules }
+    pub fn new(db: Database, keys: Arc<SealingKeys>, issuer: String, rules: Rules) -> Self {
+        AuthorizationService {
+            db,
+            keys,
+            issuer: issuer.into(),
+            rules,
+        }
     }
 
     /// `GET /authorize`: validates `request`, then the login page, the consent page, or with
@@ -82,13 +95,15 @@ impl AuthorizationService {
         now: i64,
     ) -> Result<Next, Refusal> {
         let service = self.clone();
-        self.db
+        let next = self
+            .db
             .run(move |conn| {
                 let validated = authorization::validate(conn, &request, service.rules.pkce)?;
                 let pending = PendingAuthorization::new(validated, &visitor.sid, now);
                 service.onward(conn, pending, &visitor, now)
             })
-            .await
+            .await;
+        self.naming_issuer(next)
     }
 
     /// After a login (or its second factor) started the visitor's new session: the sealed
@@ -101,12 +116,14 @@ impl AuthorizationService {
     ) -> Result<Next, Refusal> {
         let pending = self.open(sealed, &visitor.sid, now).await?;
         let service = self.clone();
-        self.db
+        let next = self
+            .db
             .run(move |conn| {
                 authorization::still_holds(conn, &pending, service.rules.pkce)?;
                 service.onward(conn, pending, &visitor, now)
             })
-            .await
+            .await;
+        self.naming_issuer(next)
     }
 
     /// `POST /consent`: the user's answer. `allow` issues the request's one code and
@@ -120,10 +137,16 @@ impl AuthorizationService {
     ) -> Result<Next, Refusal> {
         let pending = self.open(sealed, &visitor.sid, now).await?;
         let service = self.clone();
-        self.db
+        let next = self
+            .db
             .run(move |conn| {
-                let Some(standing) = standing(conn, &visitor, &pending, now)? else {
-                    // Signed out meanwhile (elsewhere, or the session ended): log in again.
+                // The login checks of `onward` hold here too: a login page's sealed request
+                // posted to the consent form must not skip `prompt=login` or `max_age`.
+                let standing = standing(conn, &visitor, &pending, now)?
+                    .filter(|s| pending.accepts_login(&visitor.sid, s.auth_time, now));
+                let Some(standing) = standing else {
+                    // Signed out meanwhile (elsewhere, or the session ended), or the login is
+                    // not one the request accepts: log in again.
                     return Ok(Next::LogIn(service.prompt(&pending)));
                 };
                 if decision == Decision::Deny {
@@ -139,7 +162,22 @@ impl AuthorizationService {
                     authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
                 Ok(Next::Back(url))
             })
-            .await
+            .await;
+        self.naming_issuer(next)
+    }
+
+    /// Every response that goes back to the client names this issuer (RFC 9207 `iss`), so a
+    /// client that talks to several servers can tell whose answer it got (mix-up attacks).
+    fn naming_issuer(&self, next: Result<Next, Refusal>) -> Result<Next, Refusal> {
+        let named = |mut url: Url| {
+            url.query_pairs_mut().append_pair("iss", &self.issuer);
+            url
+        };
+        match next {
+            Ok(Next::Back(url)) => Ok(Next::Back(named(url))),
+            Err(Refusal::Redirect(url)) => Err(Refusal::Redirect(named(url))),
+            other => other,
+        }
     }
 
     /// Opens a pending request for the session `sid`, as a login form posts it.
@@ -167,6 +205,7 @@ impl AuthorizationService {
         Prompt {
             client_name: pending.request.client_name.clone(),
             sealed: pending.seal(&self.keys),
+            login_hint: pending.request.login_hint.clone(),
         }
     }
 
@@ -178,7 +217,17 @@ impl AuthorizationService {
         visitor: &Visitor,
         now: i64,
     ) -> Result<Next, Refusal> {
-        let Some(standing) = standing(conn, visitor, &pending, now)? else {
+        let rules = pending.request.prompt;
+        let standing = standing(conn, visitor, &pending, now)?
+            .filter(|s| pending.accepts_login(&visitor.sid, s.auth_time, now));
+        let Some(standing) = standing else {
+            if rules.none {
+                return Err(to_client(
+                    &pending.request,
+                    "login_required",
+                    LOGIN_REQUIRED,
+                ));
+            }
             let prompt = self.prompt(&pending);
             return Ok(if visitor.owes_second_factor {
                 Next::SecondFactor(prompt)
@@ -187,13 +236,20 @@ impl AuthorizationService {
             });
         };
         let scope = authorization::narrow(&pending, &standing.allowed)?;
-        if standing
+        let remembered = standing
             .consented
             .as_ref()
-            .is_some_and(|r| scope.is_subset(r))
-        {
+            .is_some_and(|r| scope.is_subset(r));
+        if remembered && !rules.consent {
             let url = authorization::issue(conn, &pending, &standing, &scope, self.rules, now)?;
             return Ok(Next::Back(url));
+        }
+        if rules.none {
+            return Err(to_client(
+                &pending.request,
+                "consent_required",
+                CONSENT_REQUIRED,
+            ));
         }
         // The consent form carries what the page shows: allowing can grant no more than
         // that, even if the user's roles grow before the answer comes.

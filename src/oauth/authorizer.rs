@@ -11,6 +11,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
 use super::registrar::{DbRegistrar, SharedConn};
 use crate::domain::secret::{PlainSecret, SecretHash};
+use crate::domain::Authentication;
 use crate::storage::authorization_codes::{self, Exchange, Issuing, NewCode, StoredCode};
 use crate::storage::security_events::{self, Event, EventKind};
 use crate::storage::StorageError;
@@ -27,6 +28,14 @@ pub enum CodeRejection {
     Storage(StorageError),
 }
 
+/// What a claimed code kept from the authorization endpoint, beside oxide-auth's grant.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The user's role names; `None` for codes from before they were kept.
+    pub roles: Option<Vec<String>>,
+    pub authentication: Option<Authentication>,
+}
+
 pub struct DbAuthorizer<'a> {
     conn: SharedConn<'a>,
     /// The authenticated client, at the token endpoint: a code is only exchanged by the
@@ -40,10 +49,12 @@ pub struct DbAuthorizer<'a> {
     request_id: Option<&'a str>,
     /// The user's roles when the code is issued, for the access token it buys.
     roles: &'a [String],
+    /// The login and nonce when the code is granted `openid`, for its id_token.
+    authentication: Option<&'a Authentication>,
     /// At the token endpoint: what the exchange will issue, recorded as the code is claimed.
     issues: Option<Issuing<'a>>,
-    /// At the token endpoint: where the roles the claimed code kept go.
-    kept_roles: Option<&'a RefCell<Option<Vec<String>>>>,
+    /// At the token endpoint: where what the claimed code kept goes.
+    kept: Option<&'a RefCell<Kept>>,
     exchanged: Option<SecretHash>,
     rejection: Option<CodeRejection>,
 }
@@ -55,6 +66,7 @@ impl<'a> DbAuthorizer<'a> {
         conn: SharedConn<'a>,
         request_id: &'a str,
         roles: &'a [String],
+        authentication: Option<&'a Authentication>,
         now: i64,
         ttl: i64,
     ) -> Self {
@@ -66,20 +78,21 @@ impl<'a> DbAuthorizer<'a> {
             ip: None,
             request_id: Some(request_id),
             roles,
+            authentication,
             issues: None,
-            kept_roles: None,
+            kept: None,
             exchanged: None,
             rejection: None,
         }
     }
 
     /// For the token endpoint, which exchanges codes for `registrar`'s client, recording what
-    /// the exchange `issues`; the roles the code kept go to `kept_roles`.
+    /// the exchange `issues`; what the code kept goes to `kept`.
     pub fn exchanging(
         conn: SharedConn<'a>,
         registrar: &'a DbRegistrar<'a>,
         issues: Issuing<'a>,
-        kept_roles: &'a RefCell<Option<Vec<String>>>,
+        kept: &'a RefCell<Kept>,
         ip: Option<&'a str>,
         now: i64,
     ) -> Self {
@@ -91,8 +104,9 @@ impl<'a> DbAuthorizer<'a> {
             ip,
             request_id: None,
             roles: &[],
+            authentication: None,
             issues: Some(issues),
-            kept_roles: Some(kept_roles),
+            kept: Some(kept),
             exchanged: None,
             rejection: None,
         }
@@ -138,6 +152,7 @@ impl Authorizer for DbAuthorizer<'_> {
                 expires_at: self.now + self.ttl,
                 request_id: self.request_id,
                 roles: self.roles,
+                authentication: self.authentication,
             },
         );
         match stored {
@@ -204,8 +219,11 @@ impl Authorizer for DbAuthorizer<'_> {
                 return Err(());
             }
         };
-        if let (Some(kept), Some(roles)) = (self.kept_roles, stored.roles()) {
-            kept.replace(Some(roles));
+        if let Some(kept) = self.kept {
+            kept.replace(Kept {
+                roles: stored.roles(),
+                authentication: stored.authentication(),
+            });
         }
         let grant = to_grant(stored).map_err(|e| self.reject(CodeRejection::Storage(e)))?;
         self.exchanged = Some(hash);

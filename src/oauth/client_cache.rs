@@ -114,6 +114,7 @@ mod tests {
             name: id.to_owned(),
             secret_hash: None,
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             grant_types: vec![GrantType::ClientCredentials],
             scopes: ScopeSet::default(),
             created_at: 0,

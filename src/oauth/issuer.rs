@@ -112,6 +112,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect's, when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -122,7 +125,12 @@ impl TokenResponse {
             access_token: access.token,
             token_type: "Bearer",
             refresh_token,
+            id_token: None,
         }
+    }
+
+    pub fn with_id_token(self, id_token: Option<String>) -> Self {
+        TokenResponse { id_token, ..self }
     }
 }
 

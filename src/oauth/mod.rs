@@ -10,8 +10,10 @@ pub mod client_cache;
 pub mod client_credentials;
 pub mod client_throttle;
 pub mod discovery;
+pub mod end_session;
 pub mod introspection;
 pub mod issuer;
+pub mod openid;
 pub mod password_grant;
 pub mod pending;
 pub mod pkce;
@@ -22,6 +24,7 @@ pub mod revocation;
 mod scope_bridge;
 pub mod sessions;
 pub mod token_endpoints;
+pub mod userinfo;
 
 pub use crate::domain::{
     ErrorCode, GrantType, MalformedScope, OAuthError, ScopeSet, UnknownGrantType, UserScopeError,

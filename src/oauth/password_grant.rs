@@ -91,6 +91,8 @@ pub async fn grant(
         let granted = ScopeSet::granted_to_user(asked.scope.as_ref(), &client.scopes, &allowed)
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         let session = NewUserSession {
+            // No browser login: the password grant is OAuth's, and gets no id_token.
+            authentication: None,
             client: &client,
             user_id: &user.id,
             scope: &granted,

@@ -30,6 +30,33 @@ pub struct Validated {
     pub state: Option<String>,
     /// The PKCE challenge as stored with the code (oxide-auth's encoding of it and its method).
     pub pkce: Option<String>,
+    /// OpenID Connect's `nonce`, exactly as sent, for the id_token (Core 1.0 §3.1.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// `prompt`: which pages must be shown, or that none may be.
+    #[serde(default)]
+    pub prompt: PromptRules,
+    /// `max_age`: the oldest login, in seconds, that the client accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// `login_hint`: the username to pre-fill on the login page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+}
+
+/// OpenID Connect's `prompt` values (Core 1.0 §3.1.2.1); `select_account` is `login`, as
+/// gatehouse keeps one account per browser.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PromptRules {
+    /// `none`: answer without any page, or with an error.
+    #[serde(default)]
+    pub none: bool,
+    /// `login` (or `select_account`): a new login, even with a session.
+    #[serde(default)]
+    pub login: bool,
+    /// `consent`: the consent page, even when consent is remembered.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// A validated request, bound to one browser session until it expires.
@@ -41,6 +68,10 @@ pub struct PendingAuthorization {
     pub sid: String,
     pub exp: i64,
     pub request: Validated,
+    /// With `prompt=login`: the session the request found at `/authorize`, which it does not
+    /// accept; the login the user is asked for starts another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_sid: Option<String>,
 }
 
 /// Why a sealed authorization is not acted on. One answer for all: which check failed is of
@@ -59,8 +90,19 @@ impl PendingAuthorization {
             id: random_id(16),
             sid: sid.to_owned(),
             exp: now + PENDING_TTL_SECS,
+            stale_sid: request.prompt.login.then(|| sid.to_owned()),
             request,
         }
+    }
+
+    /// Whether the login of session `sid`, made at `auth_time`, is one this request accepts:
+    /// not the session `prompt=login` refused, and not older than `max_age`.
+    pub fn accepts_login(&self, sid: &str, auth_time: i64, now: i64) -> bool {
+        self.stale_sid.as_deref() != Some(sid)
+            && self
+                .request
+                .max_age
+                .is_none_or(|max| now - auth_time <= max)
     }
 
     /// The scope to grant, as validated when it was sealed.
@@ -110,6 +152,10 @@ mod tests {
             scope: "books:read".into(),
             state: Some("xyz".into()),
             pkce: None,
+            nonce: None,
+            prompt: PromptRules::default(),
+            max_age: None,
+            login_hint: None,
         };
         PendingAuthorization::new(request, "session-a", now)
     }

@@ -7,6 +7,7 @@
 
 use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse, UserGrant};
+use super::openid;
 use super::request::FormRequest;
 use super::sessions::SessionPolicy;
 use super::{GrantType, OAuthError, ScopeSet};
@@ -50,7 +51,7 @@ pub fn grant(
         None => original,
     };
     // Roles may have changed since the login.
-    let granted = asked.intersection(&accounts::scopes_allowed_to(conn, &stored.user_id)?);
+    let granted = asked.within_roles(&accounts::scopes_allowed_to(conn, &stored.user_id)?);
     let roles = accounts::user_role_names(conn, &stored.user_id)?;
     if granted.is_empty() {
         return Err(OAuthError::invalid_scope(
@@ -71,10 +72,13 @@ pub fn grant(
             };
             let access =
                 minter.mint_for_user(&user, &client.id, &granted, Some(&token.family_id), now)?;
-            Ok(TokenResponse::bearer(
-                access,
-                Some(next.expose().to_owned()),
-            ))
+            // The family's login, kept without its nonce: the same `sub` and `auth_time`.
+            let login = stored.authentication();
+            let id_token = openid::id_token(conn, minter, &access, login.as_ref())?;
+            Ok(
+                TokenResponse::bearer(access, Some(next.expose().to_owned()))
+                    .with_id_token(id_token),
+            )
         }
         Rotation::Reused { family_id } => {
             tracing::warn!(

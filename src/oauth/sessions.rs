@@ -2,8 +2,10 @@
 //! may refresh. Every user grant (password now, authorization code later) ends here.
 
 use super::issuer::{Minter, TokenResponse, UserGrant};
+use super::openid;
 use super::{GrantType, OAuthError, ScopeSet};
 use crate::domain::secret::{random_id, PlainSecret};
+use crate::domain::Authentication;
 use crate::storage::accounts;
 use crate::storage::clients::Client;
 use crate::storage::refresh_tokens::{self, NewSession};
@@ -53,6 +55,8 @@ pub struct NewUserSession<'a> {
     pub scope: &'a ScopeSet,
     /// The user's role names, when already known (kept with a code); read otherwise.
     pub roles: Option<Vec<String>>,
+    /// The browser login, when a code granted `openid`: the session gets an id_token.
+    pub authentication: Option<Authentication>,
     pub planned: Planned,
 }
 
@@ -68,6 +72,7 @@ pub fn start(
         user_id,
         scope,
         roles,
+        authentication,
         planned,
     } = session;
     let roles = match roles {
@@ -81,10 +86,11 @@ pub fn start(
     let jti = planned.access_jti;
     let Some(family_id) = planned.family_id else {
         let access = minter.mint_for_user_as(jti, &user, &client.id, scope, None, now)?;
+        let id_token = openid::id_token(conn, minter, &access, authentication.as_ref())?;
         return Ok(Started {
             access_jti: access.claims.jti.clone(),
             access_expires_at: access.claims.exp,
-            response: TokenResponse::bearer(access, None),
+            response: TokenResponse::bearer(access, None).with_id_token(id_token),
             family_id: None,
         });
     };
@@ -100,13 +106,16 @@ pub fn start(
             now,
             idle_ttl: policy.idle_ttl,
             absolute_ttl: policy.absolute_ttl,
+            authentication: authentication.as_ref(),
         },
     )?;
     let access = minter.mint_for_user_as(jti, &user, &client.id, scope, Some(&family_id), now)?;
+    let id_token = openid::id_token(conn, minter, &access, authentication.as_ref())?;
     Ok(Started {
         access_jti: access.claims.jti.clone(),
         access_expires_at: access.claims.exp,
-        response: TokenResponse::bearer(access, Some(refresh.expose().to_owned())),
+        response: TokenResponse::bearer(access, Some(refresh.expose().to_owned()))
+            .with_id_token(id_token),
         family_id: Some(family_id),
     })
 }

@@ -3,19 +3,23 @@
 mod account;
 mod authorize;
 mod consent;
+mod end_session;
 mod health;
 mod jwks;
 mod login;
 mod metadata;
 mod token;
+mod userinfo;
 
 use actix_web::{web, HttpResponse};
 
 use crate::oauth::OAuthError;
 
 pub use crate::web::paths::AUTHORIZE_PATH;
+pub use crate::web::paths::END_SESSION_PATH;
 use crate::web::paths::{
-    ACCOUNT_PATH, CONSENT_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH, SECOND_FACTOR_PATH,
+    ACCOUNT_PATH, CONSENT_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH,
+    SECOND_FACTOR_PATH,
 };
 
 pub const TOKEN_PATH: &str = "/token";
@@ -23,6 +27,8 @@ pub const INTROSPECTION_PATH: &str = "/introspect";
 pub const REVOCATION_PATH: &str = "/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+pub const USERINFO_PATH: &str = "/userinfo";
 
 /// Answers a wrong method on an OAuth endpoint with an RFC 6749 error instead of a bare 404.
 fn only(
@@ -53,9 +59,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(SECOND_FACTOR_PATH, web::post().to(login::second_factor))
     .route(CONSENT_PATH, web::post().to(consent::consent))
     .route(LOGOUT_PATH, web::post().to(login::logout))
+    .route(END_SESSION_PATH, web::get().to(end_session::asked))
+    .route(END_SESSION_PATH, web::post().to(end_session::posted))
+    .route(
+        END_SESSION_CONFIRM_PATH,
+        web::post().to(end_session::confirmed),
+    )
     .route(ACCOUNT_PATH, web::get().to(account::show))
     .route(ACCOUNT_PATH, web::post().to(account::confirm))
+    .service(
+        web::resource(USERINFO_PATH)
+            .route(web::get().to(userinfo::userinfo))
+            .route(web::post().to(userinfo::userinfo))
+            .default_service(web::to(only("GET or POST"))),
+    )
     .route(METADATA_PATH, web::get().to(metadata::metadata))
+    .route(
+        OPENID_CONFIGURATION_PATH,
+        web::get().to(metadata::openid_configuration),
+    )
     .route(JWKS_PATH, web::get().to(jwks::jwks))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));

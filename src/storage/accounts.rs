@@ -16,6 +16,9 @@ pub struct User {
     pub username: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// OpenID Connect's `email` and `name`, when set.
+    pub email: Option<String>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -77,6 +80,8 @@ pub fn insert_user(
                 users::username_key.eq(name.key()),
                 users::password_hash.eq(&user.password_hash),
                 users::created_at.eq(user.created_at),
+                users::email.eq(&user.email),
+                users::name.eq(&user.name),
             ))
             .execute(conn)?;
         for role in role_names {

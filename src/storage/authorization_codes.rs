@@ -11,6 +11,7 @@ use super::refresh_tokens;
 use super::schema::authorization_codes;
 use super::{DbConnection, StorageError};
 use crate::domain::secret::SecretHash;
+use crate::domain::Authentication;
 
 /// A code as issued at the authorization endpoint.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct NewCode<'a> {
     pub request_id: Option<&'a str>,
     /// The user's roles, for the access token the code buys.
     pub roles: &'a [String],
+    /// The login and nonce, when `openid` was granted, for the id_token the code buys.
+    pub authentication: Option<&'a Authentication>,
 }
 
 /// Stores a code. `false` when its request already issued one.
@@ -44,6 +47,9 @@ pub fn insert(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<bool, Stora
             authorization_codes::expires_at.eq(code.expires_at),
             authorization_codes::request_id.eq(code.request_id),
             authorization_codes::roles.eq(serde_json::to_string(code.roles).ok()),
+            authorization_codes::openid.eq(code
+                .authentication
+                .and_then(|a| serde_json::to_string(a).ok())),
         ))
         .execute(conn);
     match inserted {
@@ -69,6 +75,8 @@ pub struct StoredCode {
     /// The user's role names when it was issued (JSON); none for codes from before they were
     /// kept.
     pub roles: Option<String>,
+    /// The login and nonce (JSON), when the code was granted `openid`.
+    pub openid: Option<String>,
 }
 
 impl StoredCode {
@@ -77,6 +85,13 @@ impl StoredCode {
         self.roles
             .as_deref()
             .and_then(|r| serde_json::from_str(r).ok())
+    }
+
+    /// The login an id_token for this code describes, if it was granted `openid`.
+    pub fn authentication(&self) -> Option<Authentication> {
+        self.openid
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
     }
 }
 
@@ -138,6 +153,7 @@ pub fn exchange(
         authorization_codes::pkce,
         authorization_codes::expires_at,
         authorization_codes::roles,
+        authorization_codes::openid,
     ))
     .get_result(conn)
     .optional())?;

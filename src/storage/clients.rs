@@ -19,6 +19,7 @@ struct ClientRow {
     created_at: i64,
     updated_at: i64,
     introspect: bool,
+    post_logout_redirect_uris: String,
 }
 
 impl From<&Client> for ClientRow {
@@ -27,12 +28,8 @@ impl From<&Client> for ClientRow {
             id: c.id.to_string(),
             name: c.name.clone(),
             secret_hash: c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()),
-            redirect_uris: c
-                .redirect_uris
-                .iter()
-                .map(RedirectUri::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
+            redirect_uris: joined(&c.redirect_uris),
+            post_logout_redirect_uris: joined(&c.post_logout_redirect_uris),
             grant_types: c
                 .grant_types
                 .iter()
@@ -45,6 +42,21 @@ impl From<&Client> for ClientRow {
             introspect: c.introspect,
         }
     }
+}
+
+/// Stored URIs are separated by spaces: a registered URI has none.
+fn joined(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn split(stored: &str) -> Vec<RedirectUri> {
+    stored
+        .split_whitespace()
+        .map(|uri| RedirectUri::from_stored(uri.to_owned()))
+        .collect()
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -68,11 +80,8 @@ impl TryFrom<ClientRow> for Client {
             secret_hash,
             grant_types,
             scopes,
-            redirect_uris: row
-                .redirect_uris
-                .split_whitespace()
-                .map(|uri| RedirectUri::from_stored(uri.to_owned()))
-                .collect(),
+            redirect_uris: split(&row.redirect_uris),
+            post_logout_redirect_uris: split(&row.post_logout_redirect_uris),
             id: ClientId::from_stored(row.id),
             name: row.name,
             created_at: row.created_at,

@@ -3,18 +3,19 @@
 use diesel::prelude::*;
 
 use diesel::dsl::sql;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 
 use super::accounts::User;
 use super::connection::on_backend;
 use super::schema::{consents, login_sessions, roles, user_roles, users};
 use super::{DbConnection, StorageError};
-use crate::domain::ScopeSet;
+use crate::domain::{Amr, ScopeSet};
 
 pub fn start(
     conn: &mut DbConnection,
     id: &str,
     user_id: &str,
+    amr: Amr,
     now: i64,
     expires_at: i64,
 ) -> Result<(), StorageError> {
@@ -24,6 +25,7 @@ pub fn start(
             login_sessions::user_id.eq(user_id),
             login_sessions::created_at.eq(now),
             login_sessions::expires_at.eq(expires_at),
+            login_sessions::amr.eq(amr.as_stored()),
         ))
         .execute(conn)?;
     Ok(())
@@ -61,6 +63,9 @@ pub fn signed_in(
 pub struct Standing {
     pub user_id: String,
     pub username: String,
+    /// When the session's login happened (OpenID Connect's `auth_time`), and how.
+    pub auth_time: i64,
+    pub amr: Amr,
     /// The user's roles, by name, sorted.
     pub roles: Vec<String>,
     /// What those roles allow.
@@ -85,11 +90,23 @@ pub fn standing(
             .filter(login_sessions::id.eq(id))
             .filter(login_sessions::user_id.eq(user_id))
             .filter(login_sessions::expires_at.gt(now))
-            .select((sql::<Text>("'session'"), users::id, users::username));
+            .select((
+                sql::<Text>("'session'"),
+                users::id,
+                users::username,
+                login_sessions::amr,
+                login_sessions::created_at,
+            ));
         let roles = user_roles::table
             .inner_join(roles::table)
             .filter(user_roles::user_id.eq(user_id))
-            .select((sql::<Text>("'role'"), roles::name, roles::scopes));
+            .select((
+                sql::<Text>("'role'"),
+                roles::name,
+                roles::scopes,
+                sql::<Text>("''"),
+                sql::<BigInt>("0"),
+            ));
         let consent = consents::table
             .filter(consents::user_id.eq(user_id))
             .filter(consents::client_id.eq(client_id))
@@ -97,23 +114,27 @@ pub fn standing(
                 sql::<Text>("'consent'"),
                 consents::client_id,
                 consents::scope,
+                sql::<Text>("''"),
+                sql::<BigInt>("0"),
             ));
         session
             .union_all(roles)
             .union_all(consent)
-            .load::<(String, String, String)>(conn)
+            .load::<(String, String, String, String, i64)>(conn)
     })?;
     let corrupt = |what: &str| StorageError::Corrupt(what.to_owned());
     let mut found: Option<Standing> = None;
     let mut roles = Vec::new();
     let mut allowed = ScopeSet::default();
     let mut consented = None;
-    for (kind, name, value) in rows {
+    for (kind, name, value, amr, at) in rows {
         match kind.as_str() {
             "session" => {
                 found = Some(Standing {
                     user_id: name,
                     username: value,
+                    auth_time: at,
+                    amr: Amr::from_stored(&amr),
                     roles: Vec::new(),
                     allowed: ScopeSet::default(),
                     consented: None,

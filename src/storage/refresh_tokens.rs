@@ -9,6 +9,7 @@ use super::connection::on_backend;
 use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConnection, StorageError};
 use crate::domain::secret::SecretHash;
+use crate::domain::Authentication;
 
 /// A stored refresh token with its family's state.
 #[derive(Debug, Clone)]
@@ -23,9 +24,18 @@ pub struct StoredRefresh {
     pub replaced_by: Option<Vec<u8>>,
     pub family_revoked_at: Option<i64>,
     pub absolute_expires_at: i64,
+    /// The login the family started with, when it was granted `openid` (JSON).
+    pub openid: Option<String>,
 }
 
 impl StoredRefresh {
+    /// The login an id_token of this family describes, if the family has one.
+    pub fn authentication(&self) -> Option<Authentication> {
+        self.openid
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+    }
+
     /// Whether this token could still be exchanged at `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.used_at.is_none()
@@ -45,6 +55,8 @@ pub struct NewSession<'a> {
     pub now: i64,
     pub idle_ttl: i64,
     pub absolute_ttl: i64,
+    /// The login, when the grant included `openid` (kept without the nonce).
+    pub authentication: Option<&'a Authentication>,
 }
 
 /// Inserts the family and its first token together: in the caller's transaction when there is
@@ -78,6 +90,9 @@ fn insert_family(conn: &mut DbConnection, s: &NewSession<'_>) -> Result<(), Stor
                 refresh_families::client_id.eq(s.client_id),
                 refresh_families::created_at.eq(s.now),
                 refresh_families::absolute_expires_at.eq(absolute),
+                refresh_families::openid.eq(s
+                    .authentication
+                    .and_then(|a| serde_json::to_string(&a.without_nonce()).ok())),
             ))
             .execute(conn)?;
         insert_token(
@@ -129,6 +144,7 @@ type Row = (
     Option<Vec<u8>>,
     Option<i64>,
     i64,
+    Option<String>,
 );
 
 /// A refresh token by its hash. A token whose client was deleted is no token.
@@ -153,6 +169,7 @@ pub fn find(
             refresh_tokens::replaced_by,
             refresh_families::revoked_at,
             refresh_families::absolute_expires_at,
+            refresh_families::openid,
         ))
         .first(conn)
         .optional()?;
@@ -167,6 +184,7 @@ pub fn find(
         replaced_by: r.7,
         family_revoked_at: r.8,
         absolute_expires_at: r.9,
+        openid: r.10,
     }))
 }
 

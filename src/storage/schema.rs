@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         introspect -> Bool,
+        post_logout_redirect_uris -> Text,
     }
 }
 
@@ -43,6 +44,8 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         username_key -> Nullable<Text>,
+        email -> Nullable<Text>,
+        name -> Nullable<Text>,
     }
 }
 
@@ -61,6 +64,7 @@ diesel::table! {
         created_at -> BigInt,
         absolute_expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        openid -> Nullable<Text>,
     }
 }
 
@@ -101,6 +105,7 @@ diesel::table! {
         access_expires_at -> Nullable<BigInt>,
         request_id -> Nullable<Text>,
         roles -> Nullable<Text>,
+        openid -> Nullable<Text>,
     }
 }
 
@@ -119,6 +124,7 @@ diesel::table! {
         user_id -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        amr -> Text,
     }
 }
 

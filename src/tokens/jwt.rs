@@ -8,13 +8,14 @@ use gatehouse_resource::ecdsa;
 use jsonwebtoken::crypto::JwtSigner;
 use jsonwebtoken::{Algorithm, EncodingKey};
 
+use super::id_token::IdTokenClaims;
 use super::keys::SigningKey;
 
 use gatehouse_resource::claims::is_access_token_typ;
 pub use gatehouse_resource::claims::AccessTokenClaims;
 
 #[derive(Debug, thiserror::Error)]
-#[error("signing the access token failed: {0}")]
+#[error("signing a token failed: {0}")]
 pub struct SigningError(String);
 
 thread_local! {
@@ -23,11 +24,24 @@ thread_local! {
     static SIGNER: RefCell<Option<(String, Box<dyn JwtSigner>)>> = const { RefCell::new(None) };
 }
 
-/// Signs `claims` with `key`: `header.claims.signature`, all base64url.
+/// Signs an access token's `claims` with `key`: `header.claims.signature`, all base64url.
 pub fn sign(key: &SigningKey, claims: &AccessTokenClaims) -> Result<String, SigningError> {
+    sign_jws(key, &key.encoded_header, claims)
+}
+
+/// Signs an OpenID Connect id_token with `key`.
+pub fn sign_id_token(key: &SigningKey, claims: &IdTokenClaims) -> Result<String, SigningError> {
+    sign_jws(key, &key.encoded_id_header, claims)
+}
+
+fn sign_jws(
+    key: &SigningKey,
+    header: &str,
+    claims: &impl serde::Serialize,
+) -> Result<String, SigningError> {
     let payload = serde_json::to_vec(claims).map_err(|e| SigningError(e.to_string()))?;
-    let mut token = String::with_capacity(key.encoded_header.len() + payload.len() * 4 / 3 + 100);
-    token.push_str(&key.encoded_header);
+    let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
+    token.push_str(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut token);
     let signature = SIGNER.with(|cell| {

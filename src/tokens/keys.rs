@@ -126,8 +126,11 @@ pub struct SigningKey {
     pub kid: String,
     /// PKCS#8 DER, handed to jsonwebtoken's signer.
     pub(crate) pkcs8: Vec<u8>,
-    /// The base64url JOSE header, identical for every token this key signs.
+    /// The base64url JOSE header of every access token this key signs (`typ` `at+jwt`).
     pub(crate) encoded_header: String,
+    /// The same for id_tokens (`typ` `JWT`, which relying parties expect; RFC 9068 §4 is
+    /// why the two never pass for each other).
+    pub(crate) encoded_id_header: String,
 }
 
 impl SigningKey {
@@ -149,9 +152,13 @@ impl SigningKey {
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|_| StorageError::Corrupt(format!("private key of {}", key.kid)))?;
-        let header = serde_json::json!({ "alg": ALGORITHM, "typ": "at+jwt", "kid": key.kid });
+        let header = |typ: &str| {
+            let header = serde_json::json!({ "alg": ALGORITHM, "typ": typ, "kid": key.kid });
+            URL_SAFE_NO_PAD.encode(header.to_string())
+        };
         Ok(SigningKey {
-            encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            encoded_header: header("at+jwt"),
+            encoded_id_header: header("JWT"),
             kid: key.kid,
             pkcs8,
         })

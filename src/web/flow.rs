@@ -29,7 +29,7 @@ pub fn show(
                 action: LOGIN_PATH,
                 csrf_token,
                 authorization: Some(&prompt.sealed),
-                username: "",
+                username: prompt.login_hint.as_deref().unwrap_or(""),
                 error: None,
             },
         ),

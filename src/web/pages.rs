@@ -84,6 +84,29 @@ pub struct ConsentPage<'a> {
     pub authorization: &'a str,
 }
 
+/// RP-Initiated Logout's question, when the request did not prove it comes from the
+/// session's own application.
+#[derive(Template)]
+#[template(path = "end_session.html")]
+pub struct EndSessionPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+    /// Where "stay signed in" leads.
+    pub stay: &'a str,
+}
+
+/// The end of a sign-out with nowhere registered to go: a way back in, no dead end.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub sign_in: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct MessagePage<'a> {

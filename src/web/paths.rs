@@ -5,6 +5,9 @@ pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const RESUME_PATH: &str = "/authorize/resume";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
+/// RP-Initiated Logout 1.0's `end_session_endpoint`, and where its question posts.
+pub const END_SESSION_PATH: &str = "/end_session";
+pub const END_SESSION_CONFIRM_PATH: &str = "/end_session/confirm";
 pub const SECOND_FACTOR_PATH: &str = "/login/totp";
 pub const CONSENT_PATH: &str = "/consent";
 pub const ACCOUNT_PATH: &str = "/account/security";

@@ -127,6 +127,7 @@ on_both_backends! {
             name: "late".to_owned(),
             secret_hash: Some(gatehouse::domain::SecretHash::of(secret.as_bytes())),
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             grant_types: vec![gatehouse::domain::GrantType::ClientCredentials],
             scopes: gatehouse::domain::ScopeSet::parse("a").unwrap(),
             created_at: 0,

@@ -303,10 +303,22 @@ impl TestApp {
 
     /// Creates a user with the CLI; returns the user's id.
     pub fn create_user(&self, username: &str, password: &str, roles: &[&str]) -> String {
+        self.create_user_with(username, password, roles, &[])
+    }
+
+    /// As [`create_user`](Self::create_user), with more flags (`--email`, `--name`).
+    pub fn create_user_with(
+        &self,
+        username: &str,
+        password: &str,
+        roles: &[&str],
+        flags: &[&str],
+    ) -> String {
         let mut args = vec!["user", "create", username, "--json"];
         for r in roles {
             args.extend_from_slice(&["--role", r]);
         }
+        args.extend_from_slice(flags);
         let out = self.cli_with_stdin(&args, &format!("{password}\n"));
         assert!(
             out.status.success(),

@@ -24,6 +24,8 @@ mod introspection;
 mod key_encryption;
 mod keys;
 mod logging;
+mod openid;
+mod openid_rp;
 mod password_grant;
 mod pending_authorization;
 mod primitives;

@@ -33,6 +33,7 @@ fn client(db: &Database, grant: &str, scopes: &[&str]) -> (String, String) {
     let spec = ClientSpec {
         name: "primitive test".into(),
         redirect_uris: vec!["https://app.example/cb".into()],
+        post_logout_redirect_uris: Vec::new(),
         grant_types: vec![grant.into()],
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         public: false,

@@ -62,6 +62,7 @@ impl AuthError {
 }
 
 /// Why jsonwebtoken refused a token, in words for `error_description`.
+#[cfg(feature = "client")]
 pub(crate) fn rejection(e: &jsonwebtoken::errors::Error) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
     match e.kind() {
@@ -74,6 +75,6 @@ pub(crate) fn rejection(e: &jsonwebtoken::errors::Error) -> &'static str {
     }
 }
 
-pub(crate) fn invalid(why: impl Into<String>) -> AuthError {
+pub fn invalid(why: impl Into<String>) -> AuthError {
     AuthError::InvalidToken(why.into())
 }

@@ -4,10 +4,10 @@ use std::future::{ready, Ready};
 use std::rc::Rc;
 
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use futures_util::future::LocalBoxFuture;
 
+use crate::bearer;
 use crate::config::Caller;
 use crate::error::{invalid, AuthError};
 use crate::verifier::TokenVerifier;
@@ -16,25 +16,7 @@ impl TokenVerifier {
     /// The token a request carries: `Authorization: Bearer …` (RFC 6750 §2.1), or when
     /// enabled `?access_token=` (§2.3). More than one is an invalid request.
     fn token_of(&self, req: &HttpRequest) -> Result<String, AuthError> {
-        let mut headers = req.headers().get_all(header::AUTHORIZATION);
-        let from_header = match (headers.next(), headers.next()) {
-            (Some(_), Some(_)) => return Err(invalid("more than one Authorization header")),
-            (Some(value), None) => {
-                let value = value
-                    .to_str()
-                    .map_err(|_| invalid("malformed Authorization header"))?;
-                let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-                if !scheme.eq_ignore_ascii_case("bearer") {
-                    return Err(AuthError::Missing);
-                }
-                let token = token.trim();
-                if token.is_empty() {
-                    return Err(invalid("empty bearer token"));
-                }
-                Some(token.to_owned())
-            }
-            (None, _) => None,
-        };
+        let from_header = bearer::from_header(req)?;
         let from_query = self
             .config
             .allow_query_token

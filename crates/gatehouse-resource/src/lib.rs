@@ -41,15 +41,18 @@
 //! Without the default `client` feature the crate is only the parts gatehouse itself
 //! shares with its APIs: the access-token claims and `typ` rule ([`claims`]) and the
 //! one-spelling rule for ES256 signatures ([`ecdsa`]), so the server does not build an
-//! HTTP client it never uses.
+//! HTTP client it never uses. The `bearer` feature adds the reading of a bearer token and
+//! its refusals ([`bearer`], [`AuthError`]), for the server's own userinfo endpoint.
 
 pub mod claims;
 pub mod clock;
 pub mod ecdsa;
 
+#[cfg(feature = "bearer")]
+pub mod bearer;
 #[cfg(feature = "client")]
 mod config;
-#[cfg(feature = "client")]
+#[cfg(feature = "bearer")]
 mod error;
 #[cfg(feature = "client")]
 mod extract;
@@ -60,7 +63,7 @@ pub use claims::AccessTokenClaims;
 pub use clock::Clock;
 #[cfg(feature = "client")]
 pub use config::{Caller, IntrospectionClient, Verification};
-#[cfg(feature = "client")]
+#[cfg(feature = "bearer")]
 pub use error::AuthError;
 #[cfg(feature = "client")]
 pub use extract::{RequireScope, RequireScopeService};
