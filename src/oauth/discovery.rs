@@ -2,7 +2,9 @@
 //! (RFC 7517) of every key whose tokens may still be alive, and whether the database
 //! answers (for `/readyz`).
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::domain::{Clock, OAuthError, ScopeSet};
 use crate::storage::{clients, signing_keys, Database, StorageError};
@@ -12,11 +14,61 @@ pub struct Discovery {
     db: Database,
     clock: Clock,
     issuer: String,
+    origins: RwLock<Option<Origins>>,
 }
+
+/// The web origins of every registered redirect URI, as read at `read_at`.
+struct Origins {
+    read_at: Instant,
+    allowed: Arc<HashSet<String>>,
+}
+
+/// How long the origins CORS admits are kept before they are read again: a client registered
+/// or deleted is seen by every instance within this.
+pub const ORIGINS_MAX_AGE: Duration = Duration::from_secs(5);
 
 impl Discovery {
     pub fn new(db: Database, clock: Clock, issuer: String) -> Self {
-        Discovery { db, clock, issuer }
+        Discovery {
+            db,
+            clock,
+            issuer,
+            origins: RwLock::new(None),
+        }
+    }
+
+    /// Whether a browser app at `origin` may read the public endpoints' answers (CORS): it is
+    /// the origin (`scheme://host[:port]`, RFC 6454) of some client's registered redirect
+    /// URI. Read from a copy at most [`ORIGINS_MAX_AGE`] old.
+    pub async fn admits_origin(&self, origin: &str) -> Result<bool, StorageError> {
+        let fresh = |o: &Origins| o.read_at.elapsed() < ORIGINS_MAX_AGE;
+        let cached = self
+            .origins
+            .read()
+            .ok()
+            .and_then(|o| o.as_ref().filter(|o| fresh(o)).map(|o| o.allowed.clone()));
+        let allowed = match cached {
+            Some(allowed) => allowed,
+            None => {
+                let uris = self.db.run(clients::all_redirect_uris).await?;
+                let allowed: Arc<HashSet<String>> = Arc::new(
+                    uris.iter()
+                        .filter_map(|uri| url::Url::parse(uri.as_str()).ok())
+                        .map(|url| url.origin())
+                        .filter(url::Origin::is_tuple)
+                        .map(|origin| origin.ascii_serialization())
+                        .collect(),
+                );
+                if let Ok(mut slot) = self.origins.write() {
+                    *slot = Some(Origins {
+                        read_at: Instant::now(),
+                        allowed: allowed.clone(),
+                    });
+                }
+                allowed
+            }
+        };
+        Ok(allowed.contains(origin))
     }
 
     pub fn issuer(&self) -> &str {

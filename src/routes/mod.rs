@@ -11,9 +11,11 @@ mod metadata;
 mod token;
 mod userinfo;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 
 use crate::oauth::OAuthError;
+use crate::web::cors;
 
 pub use crate::web::paths::AUTHORIZE_PATH;
 pub use crate::web::paths::END_SESSION_PATH;
@@ -38,8 +40,10 @@ fn only(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // What a browser app fetches answers CORS (`web::cors`); the pages and /authorize do not.
+    let fetched = |path: &str| web::resource(path).wrap(from_fn(cors::cors));
     cfg.service(
-        web::resource(TOKEN_PATH)
+        fetched(TOKEN_PATH)
             .route(web::post().to(token::token))
             .default_service(web::to(only("POST"))),
     )
@@ -49,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(only("POST"))),
     )
     .service(
-        web::resource(REVOCATION_PATH)
+        fetched(REVOCATION_PATH)
             .route(web::post().to(token::revoke))
             .default_service(web::to(only("POST"))),
     )
@@ -68,17 +72,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(ACCOUNT_PATH, web::get().to(account::show))
     .route(ACCOUNT_PATH, web::post().to(account::confirm))
     .service(
-        web::resource(USERINFO_PATH)
+        fetched(USERINFO_PATH)
             .route(web::get().to(userinfo::userinfo))
             .route(web::post().to(userinfo::userinfo))
             .default_service(web::to(only("GET or POST"))),
     )
-    .route(METADATA_PATH, web::get().to(metadata::metadata))
-    .route(
-        OPENID_CONFIGURATION_PATH,
-        web::get().to(metadata::openid_configuration),
+    .service(fetched(METADATA_PATH).route(web::get().to(metadata::metadata)))
+    .service(
+        fetched(OPENID_CONFIGURATION_PATH).route(web::get().to(metadata::openid_configuration)),
     )
-    .route(JWKS_PATH, web::get().to(jwks::jwks))
+    .service(fetched(JWKS_PATH).route(web::get().to(jwks::jwks)))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

@@ -214,6 +214,13 @@ pub fn set_secret(
     Ok(updated == 1)
 }
 
+/// Every registered redirect URI of every client (each row's, space-separated), for the
+/// origins CORS admits.
+pub fn all_redirect_uris(conn: &mut DbConnection) -> Result<Vec<RedirectUri>, StorageError> {
+    let rows: Vec<String> = clients::table.select(clients::redirect_uris).load(conn)?;
+    Ok(rows.iter().flat_map(|row| split(row)).collect())
+}
+
 /// Every scope any client may request, for the metadata document's `scopes_supported`.
 pub fn all_scopes(conn: &mut DbConnection) -> Result<ScopeSet, StorageError> {
     let rows: Vec<String> = clients::table

@@ -17,6 +17,7 @@ mod cli;
 mod cli_robustness;
 mod client_cache;
 mod client_credentials;
+mod cors;
 mod discovery;
 mod events;
 mod housekeeping;
