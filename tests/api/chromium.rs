@@ -363,3 +363,131 @@ async fn chromium_signs_in_with_a_second_factor() {
     );
     assert!(query_param(&landed, "code").is_some());
 }
+
+/// The example relying party (`examples/openid_app.rs`) in Chromium, as a new user tries it:
+/// sign in through gatehouse, see the verified id_token and userinfo, sign out through the
+/// end-session endpoint and land back on the app. On PostgreSQL too, when it is there.
+#[actix_web::test]
+async fn chromium_signs_in_to_the_example_app_and_out_again() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    for db in dbs {
+        let app = spawn_app_configured(db, &[], None).await;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let created = app.cli_json(&[
+            "client",
+            "create",
+            "--name",
+            "Example app",
+            "--redirect-uri",
+            &format!("{base}/callback"),
+            "--post-logout-redirect-uri",
+            &format!("{base}/signed-out"),
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+        ]);
+        let (id, secret) = (
+            created["client_id"].as_str().unwrap(),
+            created["client_secret"].as_str().unwrap(),
+        );
+        let flags = ["--email", "alice@example.com", "--name", "Alice Liddell"];
+        let user_id = app.create_user_with("alice", PASSWORD, &[], &flags);
+        let rp = crate::openid_app::RelyingParty::discover(&app.issuer, id, secret, &base)
+            .await
+            .expect("discovery");
+        let rp = web::Data::new(rp);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(rp.clone())
+                .configure(crate::openid_app::configure)
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+
+        let browser = chromium(&driver).await;
+        browser.goto(&base).await.unwrap();
+        browser
+            .find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        sign_in(&browser, "alice", async |b: &Client| {
+            screenshot(b, "oidc-1-login.png").await;
+            assert!(b.source().await.unwrap().contains("Example app"));
+        })
+        .await;
+        let allow = browser
+            .wait()
+            .for_element(Locator::Css("button[name=decision][value=allow]"))
+            .await
+            .unwrap();
+        screenshot(&browser, "oidc-2-consent.png").await;
+        allow.click().await.unwrap();
+        let claims = browser
+            .wait()
+            .for_element(Locator::Id("id-token"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let info = browser
+            .find(Locator::Id("userinfo"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        screenshot(&browser, "oidc-3-signed-in.png").await;
+        let claims: Value = serde_json::from_str(&claims).expect("the claims as JSON");
+        let info: Value = serde_json::from_str(&info).expect("userinfo as JSON");
+        assert_eq!(claims["sub"], user_id.as_str());
+        assert_eq!(claims["email"], "alice@example.com");
+        assert_eq!(claims["preferred_username"], "alice");
+        assert_eq!(claims["amr"], json!(["pwd"]));
+        assert_eq!(info["sub"], user_id.as_str());
+        assert_eq!(info["name"], "Alice Liddell");
+
+        browser
+            .find(Locator::Id("sign-out"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("signed-out"))
+            .await
+            .unwrap();
+        screenshot(&browser, "oidc-4-signed-out.png").await;
+        let here = browser.current_url().await.unwrap();
+        assert!(
+            here.as_str()
+                .starts_with(&format!("{base}/signed-out?state=")),
+            "{here}"
+        );
+
+        // Signed out of gatehouse too: signing in again asks for the password.
+        browser.goto(&format!("{base}/login")).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("password"))
+            .await
+            .unwrap();
+        browser.close().await.unwrap();
+    }
+}

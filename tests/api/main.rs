@@ -9,6 +9,8 @@ mod helpers;
 
 #[path = "../../examples/bookshop.rs"]
 mod bookshop;
+#[path = "../../examples/openid_app.rs"]
+mod openid_app;
 
 mod accounts;
 mod authorization_code;
