@@ -17,7 +17,11 @@
 #     code        authorization-code round trips (benches/code_flow_load.rs) at 1 and 8
 #                 connections: login + consent, login with remembered consent, and an
 #                 existing session (FLOWS picks some: FLOWS=session); users hashed at
-#                 BCRYPT_COST (default 12)
+#                 BCRYPT_COST (default 12); the client's scopes are SCOPES (default
+#                 bench:read; SCOPES="bench:read openid profile email" for OpenID Connect,
+#                 whose exchange also signs an id_token)
+#     userinfo    GET /userinfo with a Bearer token granted `openid profile email`, then the
+#                 client-credentials grant, each at 64 connections in the same run
 #     ceiling     client credentials against the ceiling (../shared/bench/ceiling: HTTP, one
 #                 secret check, one ES256 signature, nothing else), run beside gatehouse and
 #                 loaded with the same oha command (64 connections, scope api:read) in
@@ -38,6 +42,7 @@ case "$mode" in
   token) levels=${LEVELS:-"1 16 64"} ;;
   introspect|refresh) levels=${LEVELS:-"16 64"} ;;
   code) levels=${LEVELS:-"1 8"} ;;
+  userinfo) levels=${LEVELS:-64} ;;
   contention|guessing) levels=16 ;;
   ceiling) levels=64 ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
@@ -196,10 +201,23 @@ case "$mode" in
     for flow in ${FLOWS:-consent remembered session}; do
       for c in $levels; do
         # A client nobody has approved yet, so `consent` really asks.
-        app=$("$bin" client create --name "bench $flow $c" --redirect-uri $redirect --scope bench:read --json)
+        scopes=""; for s in ${SCOPES:-bench:read}; do scopes="$scopes --scope $s"; done
+        app=$("$bin" client create --name "bench $flow $c" --redirect-uri $redirect $scopes --json)
         cargo bench --quiet --bench code_flow_load -- "http://$addr" "$(json_field client_id <<<"$app")" \
           "$(json_field client_secret <<<"$app")" $redirect "$flow" user "$users" "bench password" "$c" "$secs"
       done
+    done ;;
+  userinfo)
+    "$bin" role create bench --scope bench:read --json >/dev/null
+    echo "bench password" | GATEHOUSE_ACCOUNTS_BCRYPT_COST=4 "$bin" user create bench --role bench \
+      --email bench@example.com --name "Bench User" --json >/dev/null
+    app=$("$bin" client create --name app --grant-type password --scope openid --scope profile --scope email --json)
+    app_auth="Authorization: Basic $(printf '%s:%s' "$(json_field client_id <<<"$app")" "$(json_field client_secret <<<"$app")" | base64 -w0)"
+    access=$(curl -s -H "$app_auth" -d 'grant_type=password&username=bench&password=bench+password' "$url" | json_field access_token)
+    for c in $levels; do
+      oha -z "$duration" -c "$c" -w --no-tui --output-format json -H "Authorization: Bearer $access" \
+        "http://$addr/userinfo" | summarise "userinfo@$c"
+      run "$c" "$duration" | summarise "cc@$c"
     done ;;
   ceiling)
     port=${CEILING_PORT:-18400}

@@ -24,6 +24,7 @@ use crate::oauth::issuer::Minter;
 use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
+use crate::oauth::revoked_here::RevokedHere;
 use crate::oauth::sessions::SessionPolicy;
 use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::oauth::userinfo::UserInfoEndpoint;
@@ -185,10 +186,12 @@ impl Application {
             access_token_ttl_secs: ttl,
             keyring,
         });
+        let revoked = Arc::new(RevokedHere::default());
         let userinfo = web::Data::new(UserInfoEndpoint::new(
             db.clone(),
             minter.clone(),
             clock.clone(),
+            revoked.clone(),
         ));
         let end_session = web::Data::new(EndSession::new(db.clone(), minter.clone()));
         let tokens = web::Data::new(TokenEndpoints {
@@ -202,6 +205,7 @@ impl Application {
             },
             clients: ClientAuthenticator::new(client_guard),
             login: login.clone(),
+            revoked,
         });
         let login = web::Data::from(login);
         let discovery = web::Data::new(Discovery::new(db, clock, issuer.clone()));

@@ -21,6 +21,7 @@ pub mod refresh;
 pub mod registrar;
 pub mod request;
 pub mod revocation;
+pub mod revoked_here;
 mod scope_bridge;
 pub mod sessions;
 pub mod token_endpoints;

@@ -15,6 +15,7 @@ use super::client_auth::{ClientAuthenticator, Presented};
 use super::introspection::{self, Introspection};
 use super::issuer::{Minter, TokenResponse};
 use super::request::FormRequest;
+use super::revoked_here::RevokedHere;
 use super::sessions::SessionPolicy;
 use super::{
     authorization_code, client_credentials, password_grant, refresh, revocation, ErrorCode,
@@ -32,6 +33,8 @@ pub struct TokenEndpoints {
     pub clients: ClientAuthenticator,
     /// The password grant's login, shared with the login form.
     pub login: Arc<LoginService>,
+    /// Moved by every revocation made here, for userinfo's memory.
+    pub revoked: Arc<RevokedHere>,
 }
 
 impl TokenEndpoints {
@@ -90,10 +93,12 @@ impl TokenEndpoints {
         self: &Arc<Self>,
         request: FormRequest,
     ) -> Result<TokenResponse, OAuthError> {
-        self.guarded(request, |this, conn, presented, request, now| {
-            refresh::grant(conn, &this.minter, &this.sessions, presented, request, now)
-        })
-        .await
+        let answer = self
+            .guarded(request, |this, conn, presented, request, now| {
+                refresh::grant(conn, &this.minter, &this.sessions, presented, request, now)
+            })
+            .await;
+        self.note_revocations(answer)
     }
 
     /// RFC 6749 §4.1.3.
@@ -101,10 +106,31 @@ impl TokenEndpoints {
         self: &Arc<Self>,
         request: FormRequest,
     ) -> Result<TokenResponse, OAuthError> {
-        self.guarded(request, |this, conn, presented, request, now| {
-            authorization_code::grant(conn, &this.minter, &this.sessions, presented, request, now)
-        })
-        .await
+        let answer = self
+            .guarded(request, |this, conn, presented, request, now| {
+                authorization_code::grant(
+                    conn,
+                    &this.minter,
+                    &this.sessions,
+                    presented,
+                    request,
+                    now,
+                )
+            })
+            .await;
+        self.note_revocations(answer)
+    }
+
+    /// A refused refresh token or code may have revoked a family (reuse, replay): what
+    /// remembers token checks forgets. Refusals are rare; a false alarm costs a cache.
+    fn note_revocations<T>(&self, answer: Result<T, OAuthError>) -> Result<T, OAuthError> {
+        if answer
+            .as_ref()
+            .is_err_and(|e| e.code == ErrorCode::InvalidGrant)
+        {
+            self.revoked.moved();
+        }
+        answer
     }
 
     /// RFC 7662.
@@ -120,10 +146,13 @@ impl TokenEndpoints {
 
     /// RFC 7009.
     pub async fn revoke(self: &Arc<Self>, request: FormRequest) -> Result<(), OAuthError> {
-        self.guarded(request, |this, conn, presented, request, now| {
-            revocation::revoke(conn, &this.minter, presented, request, now)
-        })
-        .await
+        let answer = self
+            .guarded(request, |this, conn, presented, request, now| {
+                revocation::revoke(conn, &this.minter, presented, request, now)
+            })
+            .await;
+        self.revoked.moved();
+        answer
     }
 
     /// Runs `flow` on the blocking pool with the request's credentials parsed once, under

@@ -12,5 +12,5 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, AuthError> {
     let token = bearer::from_header(&req)?.ok_or(AuthError::Missing)?;
     let info = endpoint.answer(token).await?;
-    Ok(HttpResponse::Ok().json(info))
+    Ok(HttpResponse::Ok().json(&*info))
 }

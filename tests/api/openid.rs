@@ -304,6 +304,38 @@ on_both_backends! {
         assert_eq!(res.status(), 401);
     }
 
+    async fn userinfo_stops_answering_when_the_family_is_revoked_or_the_client_deleted(db) {
+        let s = setup(db).await;
+        let browser = Browser::new(&s.app);
+        let (verifier, challenge) = pkce_pair();
+        let back = sign_in(&s, &browser, "openid", &challenge, &[]).await;
+        let tokens = exchange(&s, &back, &verifier).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        assert_eq!(userinfo(&s.app, Some(access)).await.status(), 200, "and now remembered");
+
+        // A reused refresh token revokes its family, and this server's memory with it: at once.
+        let rotated = s.app.refresh(&s.client, refresh, None).await;
+        assert_eq!(rotated.status(), 200);
+        let reused = s.app.refresh(&s.client, refresh, None).await;
+        assert_eq!(reused.status(), 400);
+        assert_eq!(userinfo(&s.app, Some(access)).await.status(), 401, "the family is revoked");
+
+        // Deleted by the CLI, another process: refused within the memory's second.
+        let (verifier, challenge) = pkce_pair();
+        let back = browser.open(&authorize(&s.client.id, "openid", &challenge, &[])).await.left();
+        let fresh = exchange(&s, &back, &verifier).await["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(userinfo(&s.app, Some(&fresh)).await.status(), 200);
+        s.app.cli_json(&["client", "delete", &s.client.id]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut status = 200;
+        while status == 200 && std::time::Instant::now() < deadline {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+            status = userinfo(&s.app, Some(&fresh)).await.status().as_u16();
+        }
+        assert_eq!(status, 401, "a deleted client's tokens get nothing");
+    }
+
     async fn prompt_none_answers_without_a_page_or_with_an_error(db) {
         let s = setup(db).await;
         let browser = Browser::new(&s.app);
