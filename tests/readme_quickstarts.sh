@@ -7,14 +7,17 @@
 # more, so they neither depend on nor collide with each other. Before running, the text is
 # changed only so:
 #   - `cargo run --release --` becomes $README_GATEHOUSE (default target/debug/gatehouse, which
-#     `cargo test` has built), and `cargo run --example bookshop`
-#     becomes $README_BOOKSHOP (default target/debug/examples/bookshop, built here if missing);
-#   - 127.0.0.1:8080 and 127.0.0.1:8081 become free ports, so a running server is no bother.
+#     `cargo test` has built), and `cargo run --example bookshop` (`openid_app`)
+#     becomes $README_BOOKSHOP ($README_OPENID_APP; default target/debug/examples/…, built here
+#     if missing);
+#   - 127.0.0.1:8080, :8081 and :8082 become free ports, so a running server is no bother.
 # Block variants:
 #   ```sh quickstart-background   "in another shell": one command, run in the background until
 #                                 the quick start ends
 #   ```sh quickstart-browser      what a person does in a browser: tests/readme_browser.py
 #                                 signs in and allows, and the block's CODE=... gets the code
+#   ```sh quickstart-browser-app  the same in the example app: readme_browser.py --app signs
+#                                 in through it, checks the claims it shows, and signs out
 #
 # Usage: bash tests/readme_quickstarts.sh [README.md]
 set -euo pipefail
@@ -26,7 +29,12 @@ if [ ! -x "$README_BOOKSHOP" ]; then
   cargo build --quiet --example bookshop
 fi
 README_BOOKSHOP=$(realpath "$README_BOOKSHOP")
-export README_GATEHOUSE README_BOOKSHOP
+README_OPENID_APP=${README_OPENID_APP:-target/debug/examples/openid_app}
+if [ ! -x "$README_OPENID_APP" ]; then
+  cargo build --quiet --example openid_app
+fi
+README_OPENID_APP=$(realpath "$README_OPENID_APP")
+export README_GATEHOUSE README_BOOKSHOP README_OPENID_APP
 browser=$(realpath tests/readme_browser.py)
 
 work=$(mktemp -d)
@@ -51,7 +59,7 @@ for line in open(readme, encoding="utf-8"):
     if block is None:
         if line.startswith("## "):
             section = line[3:].strip()
-        m = re.match(r"^```sh (quickstart(?:-background|-browser)?)\s*$", line)
+        m = re.match(r"^```sh (quickstart(?:-background|-browser|-browser-app)?)\s*$", line)
         if m:
             block, kind = [], m.group(1)
     elif line.startswith("```"):
@@ -81,8 +89,10 @@ script_for() {
       echo "printf '\\n--- README: %s (%s)\\n' '$section' '$(basename "$n")' >&2"
       sed -e 's/cargo run --release --/"$README_GATEHOUSE"/g' \
           -e 's/cargo run --example bookshop/"$README_BOOKSHOP"/g' \
+          -e 's/cargo run --example openid_app/"$README_OPENID_APP"/g' \
           -e 's/127\.0\.0\.1:8080/127.0.0.1:$README_PORT/g' \
           -e 's/127\.0\.0\.1:8081/127.0.0.1:$README_BOOKSHOP_PORT/g' \
+          -e 's/127\.0\.0\.1:8082/127.0.0.1:$README_APP_PORT/g' \
           "$n".quickstart* > "$n.sh"
       case $kind in
         quickstart) echo "source '$n.sh'" ;;
@@ -90,9 +100,15 @@ script_for() {
           # One command: exec'd, so its pid is the process to stop at the end.
           echo "( eval \"exec \$(cat '$n.sh')\" ) >'$n.log' 2>&1 &"
           echo "echo \$! >> '$work/pids'"
-          echo "wait_for http://127.0.0.1:\$README_BOOKSHOP_PORT/books '$n.log'" ;;
+          if grep -q openid_app "$n".quickstart*; then
+            echo "wait_for http://127.0.0.1:\$README_APP_PORT/ '$n.log'"
+          else
+            echo "wait_for http://127.0.0.1:\$README_BOOKSHOP_PORT/books '$n.log'"
+          fi ;;
         quickstart-browser)
           echo "CODE=\$(python3 '$browser' \"\$AUTHORIZE\" bella 'correct horse battery')" ;;
+        quickstart-browser-app)
+          echo "python3 '$browser' --app \"http://127.0.0.1:\$README_APP_PORT\" olivia 'correct horse battery'" ;;
       esac
     done
   done
@@ -116,11 +132,13 @@ run_against_fresh_server() {
   mkdir -p "$run"
   README_PORT=$(free_port)
   README_BOOKSHOP_PORT=$(free_port)
-  export README_PORT README_BOOKSHOP_PORT
+  README_APP_PORT=$(free_port)
+  export README_PORT README_BOOKSHOP_PORT README_APP_PORT
   export GATEHOUSE_DATABASE_URL="sqlite://$run/gatehouse.db"
   export GATEHOUSE_LISTEN="127.0.0.1:$README_PORT"
   export GATEHOUSE_ISSUER="http://127.0.0.1:$README_PORT"
   export BOOKSHOP_LISTEN="127.0.0.1:$README_BOOKSHOP_PORT"
+  export OPENID_APP_LISTEN="127.0.0.1:$README_APP_PORT"
   # The cheapest bcrypt cost keeps a debug build quick; no command's behaviour changes.
   export GATEHOUSE_ACCOUNTS_BCRYPT_COST=4
   "$README_GATEHOUSE" serve >"$run/serve.log" 2>&1 &
