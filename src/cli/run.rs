@@ -332,7 +332,7 @@ fn warn_unknown_vars(unknown: &[settings::UnknownEnvVar]) {
 }
 
 fn describe(c: &admin::ClientView) -> String {
-    format!(
+    let mut text = format!(
         "{}  {}{}{}  grants: {}  scopes: {}  redirect URIs: {}",
         c.client_id,
         c.name,
@@ -341,7 +341,12 @@ fn describe(c: &admin::ClientView) -> String {
         c.grant_types.join(","),
         c.scopes.join(" "),
         c.redirect_uris.join(" ")
-    )
+    );
+    if !c.post_logout_redirect_uris.is_empty() {
+        text.push_str("  after sign-out: ");
+        text.push_str(&c.post_logout_redirect_uris.join(" "));
+    }
+    text
 }
 
 struct Output {

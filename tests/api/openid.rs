@@ -336,6 +336,38 @@ on_both_backends! {
         assert_eq!(status, 401, "a deleted client's tokens get nothing");
     }
 
+    async fn the_cli_refuses_bad_identity_and_logout_uris_and_writes_nothing(db) {
+        let app = spawn_app(db).await;
+        for (flags, said) in [
+            (vec!["--email", "not-an-address"], "is not an email address"),
+            (vec!["--email", "a@b@c"], "is not an email address"),
+            (vec!["--email", "sp ace@example.com"], "is not an email address"),
+            (vec!["--name", ""], "a name must be 1 to 200 characters"),
+            (vec!["--name", " padded"], "a name must be 1 to 200 characters"),
+            (vec!["--name", "tab\there"], "a name must be 1 to 200 characters"),
+        ] {
+            let mut args = vec!["user", "create", "erin", "--json"];
+            args.extend_from_slice(&flags);
+            let out = app.cli_with_stdin(&args, &format!("{PASSWORD}\n"));
+            assert!(!out.status.success(), "{flags:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(said), "{flags:?}: {stderr}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        let out = app.cli_with_stdin(&["user", "create", "erin", "--email", &long], &format!("{PASSWORD}\n"));
+        assert!(!out.status.success());
+        // Nothing was written: the name is still free.
+        app.create_user_with("erin", PASSWORD, &[], &["--email", "erin@example.com", "--name", "Erin"]);
+
+        for uri in ["http://rp.example/bye", "https://rp.example/bye#frag", "/relative"] {
+            let out = app.cli(&["client", "create", "--name", "x", "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", uri]);
+            assert!(!out.status.success(), "{uri}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains(uri), "{uri}");
+        }
+        let shown = app.cli_json(&["client", "list"]);
+        assert_eq!(shown.as_array().unwrap().len(), 0, "no half-registered client");
+    }
+
     async fn prompt_none_answers_without_a_page_or_with_an_error(db) {
         let s = setup(db).await;
         let browser = Browser::new(&s.app);
