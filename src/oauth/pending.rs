@@ -96,13 +96,14 @@ impl PendingAuthorization {
     }
 
     /// Whether the login of session `sid`, made at `auth_time`, is one this request accepts:
-    /// not the session `prompt=login` refused, and not older than `max_age`.
+    /// not the session `prompt=login` refused, and not older than `max_age`, unless it was
+    /// made after the request began (a login it asked for: the time the user then spends on
+    /// the consent page, or a slow redirect, must not send them round again).
     pub fn accepts_login(&self, sid: &str, auth_time: i64, now: i64) -> bool {
+        let begun_at = self.exp - PENDING_TTL_SECS;
+        let recent = |max: i64| now - auth_time <= max;
         self.stale_sid.as_deref() != Some(sid)
-            && self
-                .request
-                .max_age
-                .is_none_or(|max| now - auth_time <= max)
+            && (auth_time >= begun_at || self.request.max_age.is_none_or(recent))
     }
 
     /// The scope to grant, as validated when it was sealed.

@@ -415,6 +415,16 @@ on_both_backends! {
         assert!(is_login_page(&old), "{}", old.body);
         let fresh = browser.open(&authorize(&s.client.id, "openid", &challenge, &[("max_age", "600")])).await.left();
         assert!(query_param(&fresh, "code").is_some());
+
+        // max_age=0 with a consent to give: the login it asked for is not judged again when
+        // the user takes their time on the consent page.
+        let zero = [("max_age", "0")];
+        let login = browser.open(&authorize(&s.client.id, "openid email", &challenge, &zero)).await.page();
+        assert!(is_login_page(&login));
+        let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
+        s.app.clock.advance(30);
+        let back = browser.submit(&consent.form_with("csrf_token"), Some("allow")).await.left();
+        assert!(query_param(&back, "code").is_some(), "{back}");
     }
 
     async fn prompt_consent_asks_again_and_login_hint_fills_the_username(db) {
