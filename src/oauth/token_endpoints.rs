@@ -151,7 +151,10 @@ impl TokenEndpoints {
                 revocation::revoke(conn, &this.minter, presented, request, now)
             })
             .await;
-        self.revoked.moved();
+        // Only a revocation that ran: a refused client must not flush what userinfo keeps.
+        if answer.is_ok() {
+            self.revoked.moved();
+        }
         answer
     }
 
