@@ -2,11 +2,12 @@
 """Plays the person at the browser in the README's authorization-code quick starts.
 
 Usage: readme_browser.py AUTHORIZE_URL USERNAME PASSWORD
+       readme_browser.py --redirect AUTHORIZE_URL USERNAME PASSWORD
        readme_browser.py --app APP_URL USERNAME PASSWORD
 
 Opens the authorize URL, fills in gatehouse's login form, presses Allow on the consent page,
 and prints the `code` from the redirect back to the app (which is never fetched: nothing
-listens there). With --app, starts at the example app's sign-in link instead, follows the
+listens there), or with --redirect the whole address it was sent to. With --app, starts at the example app's sign-in link instead, follows the
 redirects back to the app, checks that it shows the verified id_token's claims for USERNAME,
 then signs out through the app and checks it lands on the app's signed-out page. Only the
 standard library, like the README's own commands.
@@ -75,7 +76,7 @@ class Browser:
         raise SystemExit(f"no form with {name!r} on the page:\n{page[:2000]}")
 
 
-def code_from_redirect(authorize, username, password):
+def code_from_redirect(authorize, username, password, whole=False):
     browser = Browser(stay_on="{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(authorize)))
     here, login = browser.visit(authorize)
     left, consent = browser.submit(here, login, "password", username=username, password=password)
@@ -86,7 +87,7 @@ def code_from_redirect(authorize, username, password):
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(left).query)
     if "code" not in query:
         raise SystemExit(f"no code in the redirect: {left}")
-    print(query["code"][0])
+    print(left if whole else query["code"][0])
 
 
 def through_the_app(app, username, password):
@@ -108,5 +109,7 @@ def through_the_app(app, username, password):
 if __name__ == "__main__":
     if sys.argv[1] == "--app":
         through_the_app(*sys.argv[2:5])
+    elif sys.argv[1] == "--redirect":
+        code_from_redirect(*sys.argv[2:5], whole=True)
     else:
         code_from_redirect(*sys.argv[1:4])
