@@ -49,7 +49,13 @@ fn verify(c: &mut Criterion) {
         scopes: vec!["books:read".into()],
         ..ClientSpec::default()
     };
-    let created = admin::create_client(&mut conn, spec, Clock::default().now()).unwrap();
+    let created = admin::create_client(
+        &mut conn,
+        &admin::Actor::cli(),
+        spec,
+        Clock::default().now(),
+    )
+    .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

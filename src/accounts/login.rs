@@ -152,6 +152,16 @@ impl LoginService {
                     attempt.failed(conn, EventKind::LoginFailed, &event, now)?;
                     Ok(PasswordOutcome::Wrong)
                 }
+                // A disabled user's right password gets the answer a wrong one gets: the
+                // form must not tell a guesser that the password was right.
+                Some(user) if user.disabled_at.is_some() => {
+                    let event = Event {
+                        detail: Some("the account is disabled"),
+                        ..context.event(&user.id)
+                    };
+                    attempt.failed(conn, EventKind::LoginFailed, &event, now)?;
+                    Ok(PasswordOutcome::Wrong)
+                }
                 Some(user) => {
                     let second_factor = crate::storage::two_factor::is_on(conn, &user.id)?;
                     let keys = attempt.refund(conn, &limits)?;
@@ -196,7 +206,9 @@ impl LoginService {
         let (limits, sealing) = (self.limits, self.sealing.clone());
         self.db
             .run(move |conn| {
-                let Some(user) = accounts::find_user(conn, &user_id)? else {
+                let user = accounts::find_user(conn, &user_id)?;
+                // Disabled between the password and the code: no login.
+                let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
                     return Ok(CodeOutcome::Wrong);
                 };
                 let keys = LoginKeys::for_code(&user.id, context.ip.as_deref());

@@ -1,4 +1,4 @@
-//! Clients: register, list, show, delete, rotate a secret.
+//! Clients: register, list, show, edit, delete, rotate a secret.
 
 use serde::Serialize;
 
@@ -8,10 +8,10 @@ use crate::storage::clients::{self, Client};
 use crate::storage::security_events::EventKind;
 use crate::storage::DbConnection;
 
-use super::{admin_event, invalid, AdminError};
+use super::{invalid, page_size, Actor, AdminError};
 
 /// What `client create` asks for, before validation.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ClientSpec {
     pub name: String,
     pub redirect_uris: Vec<String>,
@@ -139,6 +139,7 @@ fn parse_uris(raw: &[String]) -> Result<Vec<RedirectUri>, AdminError> {
 
 pub fn create_client(
     conn: &mut DbConnection,
+    actor: &Actor,
     spec: ClientSpec,
     now: i64,
 ) -> Result<CreatedClient, AdminError> {
@@ -165,7 +166,14 @@ pub fn create_client(
         introspect,
     };
     clients::insert(conn, &client)?;
-    admin_event(conn, EventKind::ClientRegistered, Some(&client.id), now);
+    let what = format!("client {} ({})", client.id, client.name);
+    actor.record(
+        conn,
+        EventKind::ClientRegistered,
+        Some(&client.id),
+        &what,
+        now,
+    );
     Ok(CreatedClient {
         client: ClientView::from(&client),
         client_secret: secret.map(|s| s.expose().to_owned()),
@@ -183,9 +191,20 @@ pub fn show_client(conn: &mut DbConnection, id: &str) -> Result<ClientView, Admi
 }
 
 /// Deletes a client and ends its sessions (see `clients::delete`).
-pub fn delete_client(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), AdminError> {
+pub fn delete_client(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    now: i64,
+) -> Result<(), AdminError> {
     if clients::delete(conn, id, now)? {
-        admin_event(conn, EventKind::ClientDeleted, Some(id), now);
+        actor.record(
+            conn,
+            EventKind::ClientDeleted,
+            Some(id),
+            &format!("client {id}"),
+            now,
+        );
         Ok(())
     } else {
         Err(AdminError::NoSuchClient(id.to_owned()))
@@ -195,6 +214,7 @@ pub fn delete_client(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), 
 /// Replaces a confidential client's secret; the old one stops working at once.
 pub fn rotate_client_secret(
     conn: &mut DbConnection,
+    actor: &Actor,
     id: &str,
     now: i64,
 ) -> Result<String, AdminError> {
@@ -208,6 +228,106 @@ pub fn rotate_client_secret(
     if !clients::set_secret(conn, id, &secret.hash(), now)? {
         return Err(AdminError::NoSuchClient(id.to_owned()));
     }
-    admin_event(conn, EventKind::ClientSecretRotated, Some(id), now);
+    let what = format!("client {id}");
+    actor.record(conn, EventKind::ClientSecretRotated, Some(id), &what, now);
     Ok(secret.expose().to_owned())
+}
+
+/// One page of clients in id order.
+#[derive(Debug, Serialize)]
+pub struct ClientPage {
+    pub clients: Vec<ClientView>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+pub fn page_clients(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<ClientPage, AdminError> {
+    let limit = page_size(limit)?;
+    let mut rows = clients::page(conn, after, limit + 1)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more
+        .then(|| rows.last().map(|c| c.id.to_string()))
+        .flatten();
+    Ok(ClientPage {
+        clients: rows.iter().map(ClientView::from).collect(),
+        next,
+    })
+}
+
+/// A change to a client: each field given replaces what is registered; the rest stays.
+/// Whether it is public cannot change (a secret cannot be added or taken away).
+#[derive(Debug, Default, Clone)]
+pub struct ClientChange {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub introspect: Option<bool>,
+}
+
+impl ClientChange {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.redirect_uris.is_none()
+            && self.post_logout_redirect_uris.is_none()
+            && self.grant_types.is_none()
+            && self.scopes.is_none()
+            && self.introspect.is_none()
+    }
+}
+
+/// Edits a client; the result is checked by the same rules as a registration.
+pub fn update_client(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: ClientChange,
+    now: i64,
+) -> Result<ClientView, AdminError> {
+    if change.is_empty() {
+        return invalid("nothing to change");
+    }
+    let current =
+        clients::find(conn, id)?.ok_or_else(|| AdminError::NoSuchClient(id.to_owned()))?;
+    let was = ClientView::from(&current);
+    let spec = ClientSpec {
+        name: change.name.unwrap_or(was.name),
+        redirect_uris: change.redirect_uris.unwrap_or(was.redirect_uris),
+        post_logout_redirect_uris: change
+            .post_logout_redirect_uris
+            .unwrap_or(was.post_logout_redirect_uris),
+        // An empty list would mean the default grants; a change must name them.
+        grant_types: match change.grant_types {
+            Some(g) if g.is_empty() => return invalid("a client needs at least one grant type"),
+            Some(g) => g,
+            None => was.grant_types,
+        },
+        scopes: change.scopes.unwrap_or(was.scopes),
+        public: was.public,
+        introspect: change.introspect.unwrap_or(was.introspect),
+    };
+    let valid = validate(spec)?;
+    let client = Client {
+        name: valid.name,
+        redirect_uris: valid.redirect_uris,
+        post_logout_redirect_uris: valid.post_logout_redirect_uris,
+        grant_types: valid.grant_types,
+        scopes: valid.scopes,
+        introspect: valid.introspect,
+        updated_at: now,
+        ..current
+    };
+    if !clients::update(conn, &client, now)? {
+        return Err(AdminError::NoSuchClient(id.to_owned()));
+    }
+    let what = format!("client {} ({})", client.id, client.name);
+    actor.record(conn, EventKind::ClientUpdated, Some(id), &what, now);
+    Ok(ClientView::from(&client))
 }

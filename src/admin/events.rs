@@ -1,6 +1,5 @@
 //! The security event log.
 
-use crate::storage::accounts::{self};
 use crate::storage::security_events::{self};
 use crate::storage::DbConnection;
 
@@ -21,11 +20,7 @@ pub fn list_events(
         None => None,
         Some(given) => {
             let mut actors = vec![given.to_owned()];
-            let found = match accounts::find_user_by_name(conn, given)? {
-                Some(user) => Some(user),
-                None => accounts::find_user(conn, given)?,
-            };
-            if let Some(user) = found {
+            if let Ok(user) = super::find_user(conn, given) {
                 let key = crate::domain::username::key_of(&user.username);
                 actors.extend([user.id, user.username, key]);
             }

@@ -2,14 +2,14 @@
 
 use serde::Serialize;
 
-use crate::storage::security_events::{self, Event, EventKind};
+use crate::storage::security_events::EventKind;
 use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::DbConnection;
 use crate::tokens::at_rest;
 use crate::tokens::kek::{self, KekError, KeyEncryptionKey};
 use crate::tokens::keys;
 
-use super::AdminError;
+use super::{Actor, AdminError};
 
 /// A signing key as `keys list` shows it.
 #[derive(Debug, Serialize)]
@@ -51,18 +51,15 @@ pub fn list_keys(conn: &mut DbConnection, now: i64) -> Result<Vec<KeyView>, Admi
 
 pub fn rotate_keys(
     conn: &mut DbConnection,
+    actor: &Actor,
     kek: &KeyEncryptionKey,
     access_token_ttl_secs: i64,
     now: i64,
 ) -> Result<KeyView, AdminError> {
     let key = keys::rotate(conn, kek, access_token_ttl_secs, now)?;
     let kid = key.kid.clone();
-    let event = Event {
-        actor: Some(security_events::ADMIN),
-        detail: Some(&kid),
-        ..Event::default()
-    };
-    security_events::record_or_log(conn, EventKind::SigningKeyRotated, &event, now);
+    let what = format!("signing key {kid}");
+    actor.record(conn, EventKind::SigningKeyRotated, None, &what, now);
     Ok(KeyView::of(key, now, Some(&kid)))
 }
 
@@ -72,6 +69,7 @@ pub fn rotate_keys(
 /// refused and nothing changes.
 pub fn rewrap_keys(
     conn: &mut DbConnection,
+    actor: &Actor,
     current: &KeyEncryptionKey,
     path: &std::path::Path,
     now: i64,
@@ -90,12 +88,7 @@ pub fn rewrap_keys(
         current.fingerprint(),
         new.fingerprint()
     );
-    let event = Event {
-        actor: Some(security_events::ADMIN),
-        detail: Some(&detail),
-        ..Event::default()
-    };
-    security_events::record_or_log(conn, EventKind::KeysRewrapped, &event, now);
+    actor.record(conn, EventKind::KeysRewrapped, None, &detail, now);
     Ok(KeysRewrapped {
         signing_keys: done.signing_keys,
         sealing_keys: done.sealing_keys,

@@ -39,6 +39,9 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The apps each user has approved.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
     /// The security event log, oldest first (at most the newest --limit events).
     Events {
         /// Only events of this user: a username or a user id (both find the user's own
@@ -70,6 +73,38 @@ pub enum RoleCommand {
         #[arg(long = "scope", value_name = "S")]
         scopes: Vec<String>,
     },
+    /// List roles, their scopes and how many users hold each.
+    List,
+    /// Show one role.
+    Show { name: String },
+    /// Add scopes to a role and take scopes away; its users' next tokens follow.
+    Update {
+        name: String,
+        /// A scope to allow (repeat the flag for more).
+        #[arg(long = "add-scope", value_name = "S")]
+        add: Vec<String>,
+        /// A scope to stop allowing (repeat the flag for more).
+        #[arg(long = "remove-scope", value_name = "S")]
+        remove: Vec<String>,
+    },
+    /// Delete a role; the users holding it lose it.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// The apps a user has approved, and for which scopes.
+    List {
+        /// A username or a user id.
+        user: String,
+    },
+    /// Withdraw a user's consent for a client: the app must ask again, and its refresh
+    /// tokens for the user stop working.
+    Revoke {
+        /// A username or a user id.
+        user: String,
+        client: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +123,45 @@ pub enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List users in username order (a page at a time).
+    List {
+        /// Only usernames starting with this (without regard to case).
+        #[arg(long, value_name = "PREFIX")]
+        search: Option<String>,
+        /// The page after this cursor (the `next` of the page before).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// At most this many users (1 to 500; default 50).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        limit: Option<i64>,
+    },
+    /// Show one user (USER is a username or a user id, here and below).
+    Show { user: String },
+    /// Change a user's email address or name (an empty value clears it).
+    Update {
+        user: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop a user signing in; ends their sessions and refresh tokens.
+    Disable { user: String },
+    /// Let a disabled user sign in again.
+    Enable { user: String },
+    /// Delete a user and everything of theirs.
+    Delete { user: String },
+    /// Set a user's password, read like `user create` reads it; ends their sessions and
+    /// refresh tokens.
+    SetPassword { user: String },
+    /// Give a user a role.
+    AddRole { user: String, role: String },
+    /// Take a role from a user.
+    RemoveRole { user: String, role: String },
+    /// A user's live browser sessions.
+    Sessions { user: String },
+    /// Sign a user out everywhere: every browser session and refresh token.
+    RevokeSessions { user: String },
     /// The TOTP second factor.
     #[command(subcommand)]
     Totp(TotpCommand),
@@ -141,6 +215,31 @@ pub enum ClientCommand {
     Delete { id: String },
     /// Replace a client's secret; prints the new one (once).
     RotateSecret { id: String },
+    /// Change a client: each option given replaces what is registered.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The redirect URIs (repeat the flag for more; replaces them all).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Option<Vec<String>>,
+        /// The post-logout redirect URIs (repeat the flag for more; replaces them all).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Option<Vec<String>>,
+        /// Remove every post-logout redirect URI.
+        #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+        clear_post_logout_redirect_uris: bool,
+        /// The grant types (repeat the flag for more; replaces them all).
+        #[arg(long = "grant-type", value_name = "GT")]
+        grant_types: Option<Vec<String>>,
+        /// The scopes it may request (repeat the flag for more; replaces them all; `''`
+        /// for none).
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Option<Vec<String>>,
+        /// Whether it may introspect every client's tokens.
+        #[arg(long, value_name = "true|false")]
+        introspect: Option<bool>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 //! With `--json` a command prints exactly one JSON value on stdout; errors go to stderr and
 //! the exit status is non-zero.
 mod args;
+mod people;
 mod run;
 
 pub use args::*;
@@ -31,7 +32,7 @@ pub enum CliError {
     BadSince(String),
     #[error("--limit {0}: expected 0 or more events")]
     BadLimit(i64),
-    #[error("the two passwords typed differ; nothing was created")]
+    #[error("the two passwords typed differ; nothing was written")]
     PasswordMismatch,
     /// Writing the answer failed; a closed pipe ([`CliError::is_closed_pipe`]) is not shown.
     #[error("cannot write the output: {0}")]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::*;
-use crate::admin::{self, AdminError, ClientSpec};
+use crate::admin::{self, Actor, AdminError, ClientChange, ClientSpec, PasswordRules};
 use crate::console;
 use crate::domain::Clock;
 use crate::settings::{self, LogSettings, Settings};
@@ -97,32 +97,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .join("\n")
             })?;
         }
-        Command::Role(RoleCommand::Create { name, scopes }) => {
-            let role = admin::create_role(conn, &name, &scopes, now)?;
-            out.print(&role, || {
-                format!("role {} allows: {}", role.name, role.scopes.join(" "))
-            })?;
+        Command::Role(command) => people::role_command(conn, &out, command, now)?,
+        Command::Consent(command) => people::consent_command(conn, &out, command, now)?,
+        Command::User(UserCommand::Totp(command)) => {
+            let kek = key_encryption_key(conn, &settings)?;
+            people::totp_command(conn, &out, kek, command, now)?
         }
-        Command::User(UserCommand::Create {
-            username,
-            roles,
-            email,
-            name,
-        }) => {
-            let password = read_password(&username)?;
-            let new = admin::NewUser {
-                username: &username,
-                password: &password,
-                roles: &roles,
-                email: email.as_deref(),
-                name: name.as_deref(),
+        Command::User(command) => {
+            let rules = PasswordRules {
                 bcrypt_cost: settings.accounts.bcrypt_cost,
-                min_password_length: settings.accounts.min_password_length,
+                min_length: settings.accounts.min_password_length,
             };
-            let user = admin::create_user(conn, new, now)?;
-            out.print(&user, || {
-                format!("id: {}\nusername: {}", user.id, user.username)
-            })?;
+            people::user_command(conn, &out, &rules, command, now)?
         }
         Command::Events { user, since, limit } => {
             let since = since.map(|t| parse_since(&t, now)).transpose()?;
@@ -155,34 +141,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .join("\n")
             })?;
         }
-        Command::User(UserCommand::Totp(TotpCommand::Enable { username, force })) => {
-            let kek = key_encryption_key(conn, &settings)?;
-            let enrolled = admin::enable_totp(conn, kek, &username, force, now)?;
-            out.print(&enrolled, || {
-                format!(
-                    "secret: {}\notpauth_uri: {}\nrecovery codes (each works once; shown only now):\n  {}",
-                    enrolled.secret,
-                    enrolled.otpauth_uri,
-                    enrolled.recovery_codes.join("\n  ")
-                )
-            })?;
-        }
-        Command::User(UserCommand::Totp(TotpCommand::Disable { username })) => {
-            let removed = admin::disable_totp(conn, &username, now)?;
-            out.print(
-                &serde_json::json!({ "username": username, "totp": "off", "was_on": removed }),
-                || format!("TOTP is off for {username}"),
-            )?;
-        }
         Command::Keys(KeysCommand::Rotate) => {
             let ttl = settings.tokens.access_token_ttl_secs;
             let kek = key_encryption_key(conn, &settings)?;
-            let key = admin::rotate_keys(conn, &kek, ttl, now)?;
+            let key = admin::rotate_keys(conn, &Actor::cli(), &kek, ttl, now)?;
             out.print(&key, || format!("new current key: {}", key.kid))?;
         }
         Command::Keys(KeysCommand::Rewrap { new_key_file }) => {
             let kek = key_encryption_key(conn, &settings)?;
-            let done = admin::rewrap_keys(conn, &kek, &new_key_file, now)?;
+            let done = admin::rewrap_keys(conn, &Actor::cli(), &kek, &new_key_file, now)?;
             let next = format!(
                 "now set keys.encryption_key_file = \"{0}\" (or GATEHOUSE_KEYS_ENCRYPTION_KEY_FILE={0}, with keys.encryption_key empty) for every instance and every admin command, and restart every instance: the old key no longer opens this database",
                 done.new_key_file
@@ -243,7 +210,7 @@ fn client_command(
                 public,
                 introspect,
             };
-            let created = admin::create_client(conn, spec, now)?;
+            let created = admin::create_client(conn, &Actor::cli(), spec, now)?;
             out.print(&created, || {
                 let mut text = format!("client_id: {}", created.client.client_id);
                 if let Some(secret) = &created.client_secret {
@@ -265,14 +232,14 @@ fn client_command(
             out.print(&client, || describe(&client))?;
         }
         ClientCommand::Delete { id } => {
-            admin::delete_client(conn, &id, now)?;
+            admin::delete_client(conn, &Actor::cli(), &id, now)?;
             until_every_instance_has_seen_it();
             out.print(&serde_json::json!({ "deleted": id }), || {
                 format!("deleted client {id}")
             })?;
         }
         ClientCommand::RotateSecret { id } => {
-            let secret = admin::rotate_client_secret(conn, &id, now)?;
+            let secret = admin::rotate_client_secret(conn, &Actor::cli(), &id, now)?;
             until_every_instance_has_seen_it();
             out.print(
                 &serde_json::json!({ "client_id": id, "client_secret": secret }),
@@ -282,6 +249,32 @@ fn client_command(
                     )
                 },
             )?;
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            clear_post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            introspect,
+        } => {
+            let change = ClientChange {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris: if clear_post_logout_redirect_uris {
+                    Some(Vec::new())
+                } else {
+                    post_logout_redirect_uris
+                },
+                grant_types,
+                scopes,
+                introspect,
+            };
+            let client = admin::update_client(conn, &Actor::cli(), &id, change, now)?;
+            until_every_instance_has_seen_it();
+            out.print(&client, || describe(&client))?;
         }
     }
     Ok(())
@@ -297,7 +290,7 @@ fn until_every_instance_has_seen_it() {
 
 /// `user create`'s password: typed twice without echo at a terminal, or one line from a pipe
 /// (SPEC.md: "reads the password as one line from stdin").
-fn read_password(username: &str) -> Result<String, CliError> {
+pub(super) fn read_password(username: &str) -> Result<String, CliError> {
     let cannot = |e: std::io::Error| {
         CliError::from(AdminError::Invalid(format!(
             "cannot read the password: {e}"
@@ -349,12 +342,12 @@ fn describe(c: &admin::ClientView) -> String {
     text
 }
 
-struct Output {
-    json: bool,
+pub(super) struct Output {
+    pub(super) json: bool,
 }
 
 impl Output {
-    fn print<T: Serialize>(
+    pub(super) fn print<T: Serialize>(
         &self,
         value: &T,
         text: impl FnOnce() -> String,

@@ -39,8 +39,11 @@ pub fn id_token(
         return Ok(None);
     };
     let claims = &access.claims;
-    let Some(user) = accounts::find_user(conn, &claims.sub)? else {
-        return Err(OAuthError::invalid_grant("the user no longer exists"));
+    let user = accounts::find_user(conn, &claims.sub)?.filter(|u| u.disabled_at.is_none());
+    let Some(user) = user else {
+        return Err(OAuthError::invalid_grant(
+            "the user no longer exists or is disabled",
+        ));
     };
     let id = IdTokenClaims {
         iss: minter.issuer.clone(),

@@ -132,7 +132,8 @@ impl UserInfoEndpoint {
                 }
                 // A client-credentials token's `sub` is its client: no user, no claims.
                 let user = accounts::find_user(conn, &claims.sub)?
-                    .ok_or_else(|| Refused::invalid("the token names no user"))?;
+                    .filter(|u| u.disabled_at.is_none())
+                    .ok_or_else(|| Refused::invalid("the token names no user who may sign in"))?;
                 let info = UserInfo {
                     sub: user.id.clone(),
                     claims: profile_claims(user, &scope),

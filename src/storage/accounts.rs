@@ -1,7 +1,8 @@
-//! Users, roles, and which roles each user holds.
+//! Users, and which roles each user holds (the roles themselves: `roles.rs`).
 
 use diesel::prelude::*;
 
+use super::connection::on_backend;
 use super::schema::{roles, user_roles, users};
 use super::{DbConnection, StorageError};
 use crate::domain::username::{self, Username};
@@ -19,14 +20,8 @@ pub struct User {
     /// OpenID Connect's `email` and `name`, when set.
     pub email: Option<String>,
     pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = roles)]
-pub struct RoleRow {
-    pub name: String,
-    pub scopes: String,
-    pub created_at: i64,
+    /// When an admin disabled the user: they cannot sign in until enabled again.
+    pub disabled_at: Option<i64>,
 }
 
 /// Whether a write failed only because the row already exists.
@@ -38,29 +33,6 @@ pub fn is_unique_violation(e: &StorageError) -> bool {
             _
         ))
     )
-}
-
-pub fn insert_role(conn: &mut DbConnection, role: &RoleRow) -> Result<(), StorageError> {
-    diesel::insert_into(roles::table)
-        .values(role)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// The names among `names` that are not roles.
-pub fn missing_roles(
-    conn: &mut DbConnection,
-    names: &[String],
-) -> Result<Vec<String>, StorageError> {
-    let found: Vec<String> = roles::table
-        .select(roles::name)
-        .filter(roles::name.eq_any(names))
-        .load(conn)?;
-    Ok(names
-        .iter()
-        .filter(|n| !found.contains(n))
-        .cloned()
-        .collect())
 }
 
 /// Inserts a user and their roles in one transaction. `name` is the user's parsed name: its
@@ -202,4 +174,131 @@ pub fn user_role_names(
         .select(user_roles::role)
         .order(user_roles::role.asc())
         .load(conn)?)
+}
+
+/// The role names of each of `user_ids`, in one query (a page of users).
+pub fn role_names_of(
+    conn: &mut DbConnection,
+    user_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<String>>, StorageError> {
+    let rows: Vec<(String, String)> = user_roles::table
+        .filter(user_roles::user_id.eq_any(user_ids))
+        .select((user_roles::user_id, user_roles::role))
+        .order((user_roles::user_id.asc(), user_roles::role.asc()))
+        .load(conn)?;
+    let mut by_user = std::collections::HashMap::<String, Vec<String>>::new();
+    for (user, role) in rows {
+        by_user.entry(user).or_default().push(role);
+    }
+    Ok(by_user)
+}
+
+/// What a page of users is cut by: a prefix of the username's key (so the search ignores
+/// case and width like sign-in does), after the key `after` (keyset pagination: every page
+/// is one range of the unique index, however many users there are).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter<'a> {
+    pub prefix: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// A user and the matching key the page is ordered by (the next page's cursor).
+pub type KeyedUser = (User, String);
+
+pub fn page_users(
+    conn: &mut DbConnection,
+    filter: &UserFilter<'_>,
+) -> Result<Vec<KeyedUser>, StorageError> {
+    let mut query = users::table
+        .select((User::as_select(), users::username_key.assume_not_null()))
+        .order(users::username_key.asc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(prefix) = filter.prefix.map(username::key_of) {
+        // A range rather than LIKE: SQLite's LIKE ignores ASCII case and so cannot use the index.
+        let end = format!("{prefix}\u{10FFFF}");
+        query = query
+            .filter(users::username_key.ge(prefix))
+            .filter(users::username_key.lt(end));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(users::username_key.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// How many users there are.
+pub fn count_users(conn: &mut DbConnection) -> Result<i64, StorageError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+/// A user's OpenID Connect `email` and `name` (`None` clears one).
+pub struct Profile<'a> {
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+pub fn set_profile(
+    conn: &mut DbConnection,
+    id: &str,
+    profile: &Profile<'_>,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(users::table.find(id))
+        .set((users::email.eq(profile.email), users::name.eq(profile.name)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &str,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Disables (`Some(now)`) or enables (`None`) a user; answers whether the user existed.
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    id: &str,
+    disabled_at: Option<i64>,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::disabled_at.eq(disabled_at))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Deletes a user; their roles, sessions, consents, codes and second factor go with them
+/// (ON DELETE CASCADE). Refresh families are not linked by key: revoke them first.
+pub fn delete_user(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
+}
+
+/// Gives a user a role; answers false when they already held it.
+pub fn add_role(conn: &mut DbConnection, user_id: &str, role: &str) -> Result<bool, StorageError> {
+    let inserted = on_backend!(conn, |conn| diesel::insert_into(user_roles::table)
+        .values((user_roles::user_id.eq(user_id), user_roles::role.eq(role)))
+        .on_conflict_do_nothing()
+        .execute(conn))?;
+    Ok(inserted == 1)
+}
+
+/// Takes a role from a user; answers false when they did not hold it.
+pub fn remove_role(
+    conn: &mut DbConnection,
+    user_id: &str,
+    role: &str,
+) -> Result<bool, StorageError> {
+    let deleted = diesel::delete(
+        user_roles::table
+            .filter(user_roles::user_id.eq(user_id))
+            .filter(user_roles::role.eq(role)),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
 }

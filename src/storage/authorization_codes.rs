@@ -211,3 +211,20 @@ fn revoke_issued(conn: &mut DbConnection, key: &[u8], now: i64) -> Result<(), St
     }
     Ok(())
 }
+
+/// Throws away a user's codes not yet exchanged (with one client, or all), so a code issued
+/// just before an admin acted buys nothing.
+pub fn discard_unused(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<usize, StorageError> {
+    let mut codes = diesel::delete(authorization_codes::table)
+        .filter(authorization_codes::user_id.eq(user_id))
+        .filter(authorization_codes::used_at.is_null())
+        .into_boxed();
+    if let Some(client_id) = client_id {
+        codes = codes.filter(authorization_codes::client_id.eq(client_id));
+    }
+    Ok(codes.execute(conn)?)
+}

@@ -7,7 +7,9 @@ use super::{DbConnection, StorageError};
 pub use crate::domain::Client;
 use crate::domain::{ClientId, RedirectUri, ScopeSet, SecretHash};
 
-#[derive(Queryable, Insertable)]
+/// A client's row, without the registration access token's hash (see
+/// [`registration_token_matches`]): flows never need it.
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
 struct ClientRow {
     id: String,
@@ -101,7 +103,8 @@ pub fn insert(conn: &mut DbConnection, client: &Client) -> Result<(), StorageErr
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Client>, StorageError> {
     clients::table
         .find(id)
-        .first::<ClientRow>(conn)
+        .select(ClientRow::as_select())
+        .first(conn)
         .optional()?
         .map(Client::try_from)
         .transpose()
@@ -154,7 +157,7 @@ pub fn find_with_token_state(
     );
     let row: Option<(ClientRow, bool, bool, bool)> = clients::table
         .find(id)
-        .select((clients::all_columns, revoked, family_live, client_exists))
+        .select((ClientRow::as_select(), revoked, family_live, client_exists))
         .first(conn)
         .optional()?;
     row.map(|(client, revoked, family_live, client_exists)| {
@@ -177,7 +180,8 @@ pub fn find_with_token_state(
 pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
     clients::table
         .order((clients::created_at.asc(), clients::id.asc()))
-        .load::<ClientRow>(conn)?
+        .select(ClientRow::as_select())
+        .load(conn)?
         .into_iter()
         .map(Client::try_from)
         .collect()
@@ -234,4 +238,79 @@ pub fn all_scopes(conn: &mut DbConnection) -> Result<ScopeSet, StorageError> {
         );
     }
     Ok(all)
+}
+
+/// Up to `limit` clients in id order, after the id `after` (keyset pagination: every page
+/// is one index range, however many clients there are).
+pub fn page(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Client>, StorageError> {
+    let mut query = clients::table
+        .select(ClientRow::as_select())
+        .order(clients::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(clients::id.gt(after.to_owned()));
+    }
+    query
+        .load(conn)?
+        .into_iter()
+        .map(Client::try_from)
+        .collect()
+}
+
+/// Replaces what an admin may edit of a client (everything but its id, secret and
+/// creation time); answers whether it existed.
+pub fn update(conn: &mut DbConnection, client: &Client, now: i64) -> Result<bool, StorageError> {
+    let row = ClientRow::from(client);
+    let updated = diesel::update(clients::table.find(&row.id))
+        .set((
+            clients::name.eq(&row.name),
+            clients::redirect_uris.eq(&row.redirect_uris),
+            clients::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
+            clients::grant_types.eq(&row.grant_types),
+            clients::scopes.eq(&row.scopes),
+            clients::introspect.eq(row.introspect),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Stores the hash of a client's registration access token (RFC 7592), replacing any
+/// earlier one.
+pub fn set_registration_token(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &SecretHash,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(clients::table.find(id))
+        .set(clients::registration_token_hash.eq(hash.as_bytes().to_vec()))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The client `id` if `presented` is its registration access token (its hash compared in
+/// constant time); `None` for an unknown client, a client registered without one (by the
+/// CLI) and a wrong token alike.
+pub fn find_by_registration_token(
+    conn: &mut DbConnection,
+    id: &str,
+    presented: &str,
+) -> Result<Option<Client>, StorageError> {
+    let found: Option<(ClientRow, Option<Vec<u8>>)> = clients::table
+        .find(id)
+        .select((ClientRow::as_select(), clients::registration_token_hash))
+        .first(conn)
+        .optional()?;
+    let Some((row, Some(stored))) = found else {
+        return Ok(None);
+    };
+    match SecretHash::from_bytes(&stored) {
+        Some(stored) if stored.verify(presented.as_bytes()) => Client::try_from(row).map(Some),
+        _ => Ok(None),
+    }
 }

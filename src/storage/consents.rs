@@ -61,3 +61,51 @@ pub fn remember(
         "consent row vanished while being written".into(),
     ))
 }
+
+/// One remembered consent, with the client's name.
+#[derive(Debug, Clone)]
+pub struct ConsentSummary {
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: ScopeSet,
+    pub granted_at: i64,
+}
+
+/// What a user has approved, by client name.
+pub fn of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<Vec<ConsentSummary>, StorageError> {
+    use super::schema::clients;
+    let rows: Vec<(String, String, String, i64)> = consents::table
+        .inner_join(clients::table)
+        .filter(consents::user_id.eq(user_id))
+        .order((clients::name.asc(), clients::id.asc()))
+        .select((
+            consents::client_id,
+            clients::name,
+            consents::scope,
+            consents::granted_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(client_id, client_name, scope, granted_at)| {
+            Ok(ConsentSummary {
+                scope: ScopeSet::parse(&scope)
+                    .map_err(|_| StorageError::Corrupt("consent scope".into()))?,
+                client_id,
+                client_name,
+                granted_at,
+            })
+        })
+        .collect()
+}
+
+/// Forgets a user's consent for a client; answers whether there was one.
+pub fn remove(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+) -> Result<bool, StorageError> {
+    Ok(diesel::delete(consents::table.find((user_id, client_id))).execute(conn)? == 1)
+}

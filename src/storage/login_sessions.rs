@@ -41,6 +41,7 @@ pub fn find_user(
         .inner_join(users::table)
         .filter(login_sessions::id.eq(id))
         .filter(login_sessions::expires_at.gt(now))
+        .filter(users::disabled_at.is_null())
         .select(User::as_select())
         .first(conn)
         .optional()?)
@@ -90,6 +91,7 @@ pub fn standing(
             .filter(login_sessions::id.eq(id))
             .filter(login_sessions::user_id.eq(user_id))
             .filter(login_sessions::expires_at.gt(now))
+            .filter(users::disabled_at.is_null())
             .select((
                 sql::<Text>("'session'"),
                 users::id,
@@ -154,6 +156,60 @@ pub fn standing(
         consented,
         ..s
     }))
+}
+
+/// A live browser session, as the admin surfaces list it.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    /// The cookie's secret: shown to people only as `domain::identity::public_sid`.
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub amr: Amr,
+}
+
+/// A user's live sessions, newest first.
+pub fn of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<SessionSummary>, StorageError> {
+    let rows: Vec<(String, i64, i64, String)> = login_sessions::table
+        .filter(login_sessions::user_id.eq(user_id))
+        .filter(login_sessions::expires_at.gt(now))
+        .order(login_sessions::created_at.desc())
+        .select((
+            login_sessions::id,
+            login_sessions::created_at,
+            login_sessions::expires_at,
+            login_sessions::amr,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, created_at, expires_at, amr)| SessionSummary {
+            id,
+            created_at,
+            expires_at,
+            amr: Amr::from_stored(&amr),
+        })
+        .collect())
+}
+
+/// Ends every session of a user but `keep` (the one asking, on the account page); answers
+/// how many ended.
+pub fn end_all_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StorageError> {
+    let mut sessions = diesel::delete(login_sessions::table)
+        .filter(login_sessions::user_id.eq(user_id))
+        .into_boxed();
+    if let Some(keep) = keep {
+        sessions = sessions.filter(login_sessions::id.ne(keep.to_owned()));
+    }
+    Ok(sessions.execute(conn)?)
 }
 
 pub fn end(conn: &mut DbConnection, id: &str) -> Result<(), StorageError> {

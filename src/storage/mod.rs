@@ -15,6 +15,7 @@ pub mod known_addresses;
 pub mod login_sessions;
 pub mod migrations;
 pub mod refresh_tokens;
+pub mod roles;
 pub mod schema;
 pub mod sealing_keys;
 pub mod security_events;

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::connection::on_backend;
-use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens};
+use super::schema::{clients, refresh_families, refresh_tokens, revoked_access_tokens, users};
 use super::{DbConnection, StorageError};
 use crate::domain::secret::SecretHash;
 use crate::domain::Authentication;
@@ -147,17 +147,25 @@ type Row = (
     Option<String>,
 );
 
-/// A refresh token by its hash. A token whose client was deleted is no token.
+/// A refresh token by its hash. A token whose client was deleted, or whose user was
+/// deleted or disabled, is no token (in the same query: a disable racing a refresh cannot
+/// slip a new token through).
 pub fn find(
     conn: &mut DbConnection,
     hash: &SecretHash,
 ) -> Result<Option<StoredRefresh>, StorageError> {
     let client_exists =
         diesel::dsl::exists(clients::table.filter(clients::id.eq(refresh_tokens::client_id)));
+    let user_enabled = diesel::dsl::exists(
+        users::table
+            .filter(users::id.eq(refresh_tokens::user_id))
+            .filter(users::disabled_at.is_null()),
+    );
     let row: Option<Row> = refresh_tokens::table
         .inner_join(refresh_families::table)
         .filter(refresh_tokens::token_hash.eq(hash.as_bytes().to_vec()))
         .filter(client_exists)
+        .filter(user_enabled)
         .select((
             refresh_tokens::family_id,
             refresh_tokens::user_id,
@@ -333,6 +341,26 @@ pub fn revoke_client_families(
     )
     .set(refresh_families::revoked_at.eq(now))
     .execute(conn)?)
+}
+
+/// Revokes every live refresh family of a user (disabled, deleted, signed out everywhere),
+/// or only those with one client (its consent withdrawn); answers how many were live.
+pub fn revoke_user_families(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: Option<&str>,
+    now: i64,
+) -> Result<usize, StorageError> {
+    let mut families = diesel::update(refresh_families::table)
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .into_boxed();
+    if let Some(client_id) = client_id {
+        families = families.filter(refresh_families::client_id.eq(client_id));
+    }
+    Ok(families
+        .set(refresh_families::revoked_at.eq(now))
+        .execute(conn)?)
 }
 
 /// Records a revoked access token until it would have expired anyway. Revoking it twice,

@@ -13,6 +13,7 @@ diesel::table! {
         updated_at -> BigInt,
         introspect -> Bool,
         post_logout_redirect_uris -> Text,
+        registration_token_hash -> Nullable<Binary>,
     }
 }
 
@@ -46,6 +47,7 @@ diesel::table! {
         username_key -> Nullable<Text>,
         email -> Nullable<Text>,
         name -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 
@@ -190,6 +192,7 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::joinable!(login_sessions -> users (user_id));
+diesel::joinable!(consents -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clients,

@@ -25,6 +25,22 @@ pub enum EventKind {
     TotpDisabled,
     /// Every stored key re-wrapped under a new key-encryption key.
     KeysRewrapped,
+    ClientUpdated,
+    UserCreated,
+    UserUpdated,
+    UserDisabled,
+    UserEnabled,
+    UserDeleted,
+    /// Set by an admin, or changed by the user on the account page.
+    PasswordChanged,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    RoleGranted,
+    RoleRemoved,
+    ConsentRevoked,
+    /// Every browser session and refresh family of a user ended.
+    SessionsRevoked,
 }
 
 impl EventKind {
@@ -44,6 +60,20 @@ impl EventKind {
             EventKind::TotpEnabled => "totp_enabled",
             EventKind::TotpDisabled => "totp_disabled",
             EventKind::KeysRewrapped => "keys_rewrapped",
+            EventKind::ClientUpdated => "client_updated",
+            EventKind::UserCreated => "user_created",
+            EventKind::UserUpdated => "user_updated",
+            EventKind::UserDisabled => "user_disabled",
+            EventKind::UserEnabled => "user_enabled",
+            EventKind::UserDeleted => "user_deleted",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::RoleCreated => "role_created",
+            EventKind::RoleUpdated => "role_updated",
+            EventKind::RoleDeleted => "role_deleted",
+            EventKind::RoleGranted => "role_granted",
+            EventKind::RoleRemoved => "role_removed",
+            EventKind::ConsentRevoked => "consent_revoked",
+            EventKind::SessionsRevoked => "sessions_revoked",
         }
     }
 

@@ -51,6 +51,19 @@ pub fn is_on(conn: &mut DbConnection, user_id: &str) -> Result<bool, StorageErro
     Ok(find(conn, user_id)?.is_some_and(|t| t.confirmed_at.is_some()))
 }
 
+/// Which of `user_ids` have two-step verification on, in one query.
+pub fn on_for(
+    conn: &mut DbConnection,
+    user_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    let on: Vec<String> = totp_credentials::table
+        .filter(totp_credentials::user_id.eq_any(user_ids))
+        .filter(totp_credentials::confirmed_at.is_not_null())
+        .select(totp_credentials::user_id)
+        .load(conn)?;
+    Ok(on.into_iter().collect())
+}
+
 /// Switches a pending credential on.
 pub fn confirm(conn: &mut DbConnection, user_id: &str, now: i64) -> Result<bool, StorageError> {
     Ok(diesel::update(

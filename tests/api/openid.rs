@@ -50,7 +50,12 @@ pub(crate) async fn setup(db: crate::helpers::TestDb) -> Oidc {
 }
 
 /// `/authorize` with the PKCE challenge, `scope` and the extra parameters.
-fn authorize(client_id: &str, scope: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize(
+    client_id: &str,
+    scope: &str,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = Url::parse("http://gatehouse/authorize").unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -65,7 +70,7 @@ fn authorize(client_id: &str, scope: &str, challenge: &str, extra: &[(&str, &str
 }
 
 /// The claims of a JWT, unverified (the signature is the relying-party test's business).
-fn claims_of(jwt: &str) -> Value {
+pub(crate) fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
@@ -76,7 +81,7 @@ fn header_of(jwt: &str) -> Value {
 }
 
 /// Signs Alice in on `browser` and approves `scope`: the redirect back.
-async fn sign_in(
+pub(crate) async fn sign_in(
     s: &Oidc,
     browser: &Browser,
     scope: &str,
@@ -94,7 +99,7 @@ async fn sign_in(
         .left()
 }
 
-async fn exchange(s: &Oidc, back: &Url, verifier: &str) -> Value {
+pub(crate) async fn exchange(s: &Oidc, back: &Url, verifier: &str) -> Value {
     let code = query_param(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     let form = [
         ("grant_type", "authorization_code"),
@@ -132,7 +137,7 @@ fn is_login_page(page: &Page) -> bool {
     page.contains("name=\"password\"")
 }
 
-async fn userinfo(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn userinfo(app: &TestApp, token: Option<&str>) -> reqwest::Response {
     let mut req = app.http.get(app.url("/userinfo"));
     if let Some(token) = token {
         req = req.bearer_auth(token);

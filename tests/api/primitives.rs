@@ -40,7 +40,7 @@ fn client(db: &Database, grant: &str, scopes: &[&str]) -> (String, String) {
         introspect: false,
     };
     let created = db
-        .run_blocking(|c| Ok(admin::create_client(c, spec, 0)))
+        .run_blocking(|c| Ok(admin::create_client(c, &admin::Actor::cli(), spec, 0)))
         .unwrap()
         .unwrap();
     (

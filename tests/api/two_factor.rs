@@ -124,7 +124,7 @@ on_both_backends! {
         assert!(consent.contains("name=\"decision\""));
         let unknown = s.app.cli(&["user", "totp", "enable", "nobody", "--json"]);
         assert!(!unknown.status.success());
-        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user named `nobody`"));
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user `nobody`"));
     }
 
     async fn wrong_codes_count_towards_the_back_off_and_are_logged_without_secrets(db) {
