@@ -1,9 +1,8 @@
 //! The UserInfo endpoint (OpenID Connect Core 1.0 §5.3): the signed-in user's claims, for an
 //! access token granted `openid`, as far as the token's scopes release them.
 //!
-//! The token is checked as introspection checks it (signature, then revocation, its refresh
-//! family and its client, in one query), so a revoked token stops working here, not when it
-//! expires. An answer is remembered for [`ANSWER_MAX_AGE`], for apps that ask again and
+//! The token is checked as introspection checks it (`live_token`), so a revoked token
+//! stops working here, not when it expires. An answer is remembered for [`ANSWER_MAX_AGE`], for apps that ask again and
 //! again with one token: a revocation on this instance (at `/revoke`, by a reused refresh
 //! token or a replayed code) makes it forget at once (`RevokedHere`); one made elsewhere
 //! (another instance, or the CLI deleting a user or a client) is seen within that second.
@@ -18,14 +17,13 @@ use gatehouse_resource::AuthError;
 use serde::Serialize;
 
 use super::issuer::Minter;
+use super::live_token::{self, Refused};
 use super::openid::profile_claims;
 use super::revoked_here::RevokedHere;
 use super::ScopeSet;
 use crate::domain::{Clock, OPENID};
-use crate::storage::clients::{self, TokenRef};
-use crate::storage::{accounts, Database, StorageError};
+use crate::storage::{accounts, Database};
 use crate::tokens::id_token::ProfileClaims;
-use crate::tokens::jwt;
 
 /// The answer: `sub` and what the scopes release.
 #[derive(Debug, Serialize)]
@@ -57,9 +55,6 @@ struct Remembered {
     exp: i64,
     info: Arc<UserInfo>,
 }
-
-/// What is said to a token that is not (or no longer) good.
-const INVALID: &str = "the access token is invalid, expired or revoked";
 
 impl UserInfoEndpoint {
     pub fn new(db: Database, minter: Arc<Minter>, clock: Clock, revoked: Arc<RevokedHere>) -> Self {
@@ -111,21 +106,7 @@ impl UserInfoEndpoint {
         let minter = self.minter.clone();
         self.db
             .run(move |conn| -> Result<_, Refused> {
-                let m = &minter;
-                let verified = jwt::verify(&token, &m.keyring, conn, &m.issuer, &m.audience, now)?;
-                let claims = verified.ok_or_else(|| Refused::invalid(INVALID))?;
-                let token_ref = TokenRef {
-                    jti: &claims.jti,
-                    family_id: claims.sid.as_deref(),
-                    client_id: &claims.client_id,
-                };
-                // The token's own client, read with the token's state: no row, no client.
-                let found =
-                    clients::find_with_token_state(conn, &claims.client_id, &token_ref, now)?;
-                let live = found.is_some_and(|(_, s)| !s.revoked && s.family_live);
-                if !live {
-                    return Err(Refused::invalid(INVALID));
-                }
+                let (claims, _) = live_token::check(conn, &minter, &token, now)?;
                 let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
                 if !scope.contains(OPENID) {
                     return Err(Refused(AuthError::InsufficientScope(OPENID.into())));
@@ -142,23 +123,5 @@ impl UserInfoEndpoint {
             })
             .await
             .map_err(|Refused(e)| e)
-    }
-}
-
-/// A refusal, or a storage failure told as one: the endpoint could not check the token.
-struct Refused(AuthError);
-
-impl Refused {
-    fn invalid(why: &str) -> Self {
-        Refused(AuthError::InvalidToken(why.into()))
-    }
-}
-
-impl From<StorageError> for Refused {
-    fn from(e: StorageError) -> Self {
-        tracing::error!(error = %e, "userinfo could not check a token");
-        Refused(AuthError::Unavailable(
-            "the token could not be checked".into(),
-        ))
     }
 }

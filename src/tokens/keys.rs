@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 
@@ -185,7 +186,13 @@ pub struct Keyring {
     /// never changes its verdict, so APIs introspecting the same token again skip the ECDSA
     /// verification; expiry and revocation are still checked on every call.
     verified: Mutex<HashMap<[u8; 32], AccessTokenClaims>>,
+    /// When an unknown `kid` last made us re-read the keys: forged tokens with made-up
+    /// `kid`s must not turn into one database read each.
+    reloaded_at: Mutex<Option<Instant>>,
 }
+
+/// An unknown `kid` re-reads the keys at most this often.
+const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Verified signatures remembered at most; the cache starts over when full.
 const VERIFIED_CACHE_ENTRIES: usize = 16_384;
@@ -219,11 +226,12 @@ impl Keyring {
             current: RwLock::new(Arc::new(key)),
             published: RwLock::new(decoding_keys(conn, now)?),
             verified: Mutex::new(HashMap::new()),
+            reloaded_at: Mutex::new(None),
         })
     }
 
-    /// The public key published under `kid`; an unknown `kid` re-reads the database once,
-    /// for keys made by another instance since the last refresh.
+    /// The public key published under `kid`; an unknown `kid` re-reads the database, for
+    /// keys made by another instance since the last refresh, at most once a second.
     pub fn verifying_key(
         &self,
         conn: &mut DbConnection,
@@ -237,6 +245,13 @@ impl Keyring {
             .get(kid)
         {
             return Ok(Some(key.clone()));
+        }
+        {
+            let mut at = self.reloaded_at.lock().unwrap_or_else(|e| e.into_inner());
+            if at.is_some_and(|t| t.elapsed() < UNKNOWN_KID_RELOAD_INTERVAL) {
+                return Ok(None);
+            }
+            *at = Some(Instant::now());
         }
         let keys = decoding_keys(conn, now)?;
         let found = keys.get(kid).cloned();
