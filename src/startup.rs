@@ -23,6 +23,7 @@ use crate::oauth::end_session::EndSession;
 use crate::oauth::issuer::Minter;
 use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
+use crate::admin::registration::Registration;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::revoked_here::RevokedHere;
 use crate::oauth::sessions::SessionPolicy;
@@ -194,6 +195,12 @@ impl Application {
             revoked.clone(),
         ));
         let end_session = web::Data::new(EndSession::new(db.clone(), minter.clone()));
+        let registration = web::Data::new(Registration::new(
+            db.clone(),
+            minter.clone(),
+            clock.clone(),
+            format!("{issuer}{}/", routes::REGISTRATION_PATH),
+        ));
         let tokens = web::Data::new(TokenEndpoints {
             db: db.clone(),
             minter,
@@ -220,6 +227,7 @@ impl Application {
                 .app_data(tokens.clone())
                 .app_data(userinfo.clone())
                 .app_data(end_session.clone())
+                .app_data(registration.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
                 .app_data(discovery.clone())

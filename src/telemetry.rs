@@ -74,5 +74,10 @@ pub async fn log_request(
 
 /// The operator-facing cause carried by a server error, if the error is one of ours.
 fn cause_of(e: &actix_web::Error) -> Option<&str> {
-    e.as_error::<OAuthError>().and_then(OAuthError::cause)
+    match e.as_error::<OAuthError>() {
+        Some(e) => e.cause(),
+        None => e
+            .as_error::<crate::admin::registration::RegistrationError>()
+            .and_then(|e| e.cause()),
+    }
 }

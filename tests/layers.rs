@@ -15,12 +15,12 @@ const LAYERS: &[(&str, u32)] = &[
     ("tokens", 3),
     ("accounts", 4),
     ("oauth", 5),
-    ("admin", 5),
-    ("telemetry", 6),
-    ("web", 6),
-    ("routes", 7),
-    ("startup", 8),
-    ("cli", 9),
+    ("admin", 6),
+    ("telemetry", 7),
+    ("web", 7),
+    ("routes", 8),
+    ("startup", 9),
+    ("cli", 10),
 ];
 
 /// Fails with every finding, named relative to the package.

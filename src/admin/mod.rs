@@ -6,8 +6,10 @@
 mod clients;
 mod events;
 mod keys;
+pub mod registration;
 mod roles;
 mod sessions;
+pub mod token;
 mod totp;
 mod users;
 
@@ -63,6 +65,15 @@ impl Actor {
         Actor {
             id: sub.to_owned(),
             via: "api",
+        }
+    }
+
+    /// A client managing its own registration with its registration access token
+    /// (RFC 7592).
+    pub fn registration_token(client_id: &str) -> Self {
+        Actor {
+            id: client_id.to_owned(),
+            via: "client configuration",
         }
     }
 

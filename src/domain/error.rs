@@ -26,6 +26,10 @@ pub enum ErrorCode {
     ServerError,
     /// Too many failed attempts: wait and retry (answered with 429 and `Retry-After`).
     TemporarilyUnavailable,
+    /// Dynamic registration (RFC 7591 §3.2.2): a redirect URI is missing or not allowed.
+    InvalidRedirectUri,
+    /// Dynamic registration: some other client metadata is invalid.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -39,6 +43,8 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

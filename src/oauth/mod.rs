@@ -13,6 +13,8 @@ pub mod discovery;
 pub mod end_session;
 pub mod introspection;
 pub mod issuer;
+pub mod json_body;
+pub mod live_token;
 pub mod openid;
 pub mod password_grant;
 pub mod pending;

@@ -225,15 +225,49 @@ async fn read_body(payload: &mut Payload, limit: usize) -> Result<Vec<u8>, OAuth
     Ok(body)
 }
 
-fn is_form(req: &HttpRequest) -> bool {
+/// Whether the request's `Content-Type` is `media_type` (parameters aside).
+fn has_media_type(req: &HttpRequest, media_type: &str) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// Reads a body of `media_type` under the configured size limit (413) and deadline (408).
+pub(super) fn read_limited(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    media_type: &'static str,
+) -> LocalBoxFuture<'static, Result<Vec<u8>, OAuthError>> {
+    let limit = req.app_data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
+    let timeout = req
+        .app_data::<BodyReadTimeout>()
+        .map_or(std::time::Duration::from_secs(5), |t| t.0);
+    let early = if !has_media_type(req, media_type) {
+        Err(OAuthError::invalid_request(format!(
+            "the body must be {media_type}"
+        )))
+    } else {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        match declared {
+            Some(n) if n > limit => Err(OAuthError::too_large(limit)),
+            _ => Ok(()),
+        }
+    };
+    let mut payload = payload.take();
+    Box::pin(async move {
+        early?;
+        // One deadline for the whole body, not per chunk: a client trickling a byte at a
+        // time must not hold the connection any longer than one that stalls.
+        actix_web::rt::time::timeout(timeout, read_body(&mut payload, limit))
+            .await
+            .map_err(|_| OAuthError::body_timeout(timeout))?
+    })
 }
 
 impl FromRequest for FormRequest {
@@ -241,40 +275,18 @@ impl FromRequest for FormRequest {
     type Future = LocalBoxFuture<'static, Result<Self, OAuthError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
-        let timeout = req
-            .app_data::<BodyReadTimeout>()
-            .map_or(std::time::Duration::from_secs(5), |t| t.0);
         let mut auth = req.headers().get_all(header::AUTHORIZATION);
         let authorization = auth.next().map(|v| v.as_bytes().to_vec());
-        let early = if auth.next().is_some() {
-            Err(OAuthError::invalid_request(
-                "more than one Authorization header",
-            ))
-        } else if !is_form(req) {
-            Err(OAuthError::invalid_request(
-                "the body must be application/x-www-form-urlencoded",
-            ))
-        } else {
-            let declared = req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            match declared {
-                Some(n) if n > limit => Err(OAuthError::too_large(limit)),
-                _ => Ok(()),
-            }
-        };
+        let repeated = auth.next().is_some();
+        let body = read_limited(req, payload, "application/x-www-form-urlencoded");
         let ip = client_ip(req);
-        let mut payload = payload.take();
         Box::pin(async move {
-            early?;
-            // One deadline for the whole body, not per chunk: a client trickling a byte at a
-            // time must not hold the connection any longer than one that stalls.
-            let body = actix_web::rt::time::timeout(timeout, read_body(&mut payload, limit))
-                .await
-                .map_err(|_| OAuthError::body_timeout(timeout))??;
+            if repeated {
+                return Err(OAuthError::invalid_request(
+                    "more than one Authorization header",
+                ));
+            }
+            let body = body.await?;
             let mut request = FormRequest::parse(&body, authorization.as_deref())?;
             request.ip = ip;
             Ok(request)

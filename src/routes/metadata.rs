@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::{
-    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH,
-    USERINFO_PATH,
+    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REGISTRATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
 use crate::domain::{OAuthError, IDENTITY_SCOPES};
 use crate::oauth::discovery::Discovery;
@@ -40,6 +40,8 @@ struct Metadata<'a> {
     jwks_uri: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
+    /// RFC 7591, with an admin token (SPEC "Administration over HTTP").
+    registration_endpoint: String,
     introspection_endpoint_auth_methods_supported: &'a [&'a str],
     revocation_endpoint_auth_methods_supported: &'a [&'a str],
     grant_types_supported: &'a [&'a str],
@@ -84,6 +86,7 @@ async fn metadata_of(discovery: &Discovery, identity: bool) -> Result<Metadata<'
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
         introspection_endpoint: format!("{issuer}{INTROSPECTION_PATH}"),
         revocation_endpoint: format!("{issuer}{REVOCATION_PATH}"),
+        registration_endpoint: format!("{issuer}{REGISTRATION_PATH}"),
         introspection_endpoint_auth_methods_supported: AUTH_METHODS,
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
         grant_types_supported: &[

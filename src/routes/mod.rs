@@ -8,6 +8,7 @@ mod health;
 mod jwks;
 mod login;
 mod metadata;
+mod registration;
 mod token;
 mod userinfo;
 
@@ -31,6 +32,9 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const USERINFO_PATH: &str = "/userinfo";
+/// RFC 7591's `registration_endpoint`; a client's RFC 7592 `registration_client_uri` is
+/// this path and its id.
+pub const REGISTRATION_PATH: &str = "/register";
 
 /// Answers a wrong method on an OAuth endpoint with an RFC 6749 error instead of a bare 404.
 fn only(
@@ -82,6 +86,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         fetched(OPENID_CONFIGURATION_PATH).route(web::get().to(metadata::openid_configuration)),
     )
     .service(fetched(JWKS_PATH).route(web::get().to(jwks::jwks)))
+    .service(
+        web::resource(REGISTRATION_PATH)
+            .route(web::post().to(registration::register))
+            .default_service(web::to(only("POST"))),
+    )
+    .service(
+        web::resource(format!("{REGISTRATION_PATH}/{{client_id}}"))
+            .route(web::get().to(registration::read))
+            .route(web::put().to(registration::replace))
+            .route(web::delete().to(registration::delete))
+            .default_service(web::to(only("GET, PUT or DELETE"))),
+    )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

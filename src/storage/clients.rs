@@ -7,8 +7,8 @@ use super::{DbConnection, StorageError};
 pub use crate::domain::Client;
 use crate::domain::{ClientId, RedirectUri, ScopeSet, SecretHash};
 
-/// A client's row, without the registration access token's hash (see
-/// [`registration_token_matches`]): flows never need it.
+/// A client's row, without what RFC 7591 registered besides (see
+/// [`find_by_registration_token`]): flows never need it.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
 struct ClientRow {
@@ -280,37 +280,60 @@ pub fn update(conn: &mut DbConnection, client: &Client, now: i64) -> Result<bool
     Ok(updated == 1)
 }
 
-/// Stores the hash of a client's registration access token (RFC 7592), replacing any
-/// earlier one.
-pub fn set_registration_token(
+/// What RFC 7591 registered besides the client itself: the hash of its registration
+/// access token, and the `token_endpoint_auth_method` it asked for.
+pub fn set_registration(
     conn: &mut DbConnection,
     id: &str,
-    hash: &SecretHash,
+    token_hash: &SecretHash,
+    auth_method: &str,
 ) -> Result<bool, StorageError> {
     let updated = diesel::update(clients::table.find(id))
-        .set(clients::registration_token_hash.eq(hash.as_bytes().to_vec()))
+        .set((
+            clients::registration_token_hash.eq(token_hash.as_bytes().to_vec()),
+            clients::token_endpoint_auth_method.eq(auth_method),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }
 
-/// The client `id` if `presented` is its registration access token (its hash compared in
-/// constant time); `None` for an unknown client, a client registered without one (by the
-/// CLI) and a wrong token alike.
+/// Replaces the `token_endpoint_auth_method` registered for a client (RFC 7592 `PUT`).
+pub fn set_auth_method(
+    conn: &mut DbConnection,
+    id: &str,
+    auth_method: &str,
+) -> Result<bool, StorageError> {
+    let updated = diesel::update(clients::table.find(id))
+        .set(clients::token_endpoint_auth_method.eq(auth_method))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The client `id` and its registered auth method, if `presented` is its registration
+/// access token (its hash compared in constant time); `None` for an unknown client, a
+/// client registered without one (by the CLI) and a wrong token alike.
 pub fn find_by_registration_token(
     conn: &mut DbConnection,
     id: &str,
     presented: &str,
-) -> Result<Option<Client>, StorageError> {
-    let found: Option<(ClientRow, Option<Vec<u8>>)> = clients::table
+) -> Result<Option<(Client, Option<String>)>, StorageError> {
+    type Row = (ClientRow, Option<Vec<u8>>, Option<String>);
+    let found: Option<Row> = clients::table
         .find(id)
-        .select((ClientRow::as_select(), clients::registration_token_hash))
+        .select((
+            ClientRow::as_select(),
+            clients::registration_token_hash,
+            clients::token_endpoint_auth_method,
+        ))
         .first(conn)
         .optional()?;
-    let Some((row, Some(stored))) = found else {
+    let Some((row, Some(stored), auth_method)) = found else {
         return Ok(None);
     };
     match SecretHash::from_bytes(&stored) {
-        Some(stored) if stored.verify(presented.as_bytes()) => Client::try_from(row).map(Some),
+        Some(stored) if stored.verify(presented.as_bytes()) => {
+            Ok(Some((Client::try_from(row)?, auth_method)))
+        }
         _ => Ok(None),
     }
 }

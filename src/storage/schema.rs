@@ -14,6 +14,7 @@ diesel::table! {
         introspect -> Bool,
         post_logout_redirect_uris -> Text,
         registration_token_hash -> Nullable<Binary>,
+        token_endpoint_auth_method -> Nullable<Text>,
     }
 }
 

@@ -37,3 +37,23 @@ impl ResponseError for OAuthError {
         })
     }
 }
+
+/// A refused registration request: a bearer-token refusal is an RFC 6750 challenge, any
+/// other an RFC 7591 §3.2.2 error body.
+impl ResponseError for crate::admin::registration::RegistrationError {
+    fn status_code(&self) -> StatusCode {
+        use crate::admin::registration::RegistrationError::*;
+        match self {
+            Bearer(e) => e.status_code(),
+            Request(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::admin::registration::RegistrationError::*;
+        match self {
+            Bearer(e) => e.error_response(),
+            Request(e) => e.error_response(),
+        }
+    }
+}

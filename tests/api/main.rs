@@ -34,6 +34,7 @@ mod password_grant;
 mod pending_authorization;
 mod primitives;
 mod refresh_tokens;
+mod registration;
 mod resource;
 mod round_trips;
 mod signature_malleability;
