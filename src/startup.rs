@@ -13,6 +13,9 @@ use crate::accounts::login::LoginService;
 use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::accounts::self_service::SelfService;
+use crate::admin::api::AdminApi;
+use crate::admin::registration::Registration;
+use crate::admin::PasswordRules;
 use crate::domain::Clock;
 use crate::oauth::authorization::Rules;
 use crate::oauth::authorization_service::AuthorizationService;
@@ -23,7 +26,6 @@ use crate::oauth::end_session::EndSession;
 use crate::oauth::issuer::Minter;
 use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
-use crate::admin::registration::Registration;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::revoked_here::RevokedHere;
 use crate::oauth::sessions::SessionPolicy;
@@ -195,6 +197,15 @@ impl Application {
             revoked.clone(),
         ));
         let end_session = web::Data::new(EndSession::new(db.clone(), minter.clone()));
+        let admin_api = web::Data::new(AdminApi::new(
+            db.clone(),
+            minter.clone(),
+            clock.clone(),
+            PasswordRules {
+                bcrypt_cost: settings.accounts.bcrypt_cost,
+                min_length: settings.accounts.min_password_length,
+            },
+        ));
         let registration = web::Data::new(Registration::new(
             db.clone(),
             minter.clone(),
@@ -228,6 +239,7 @@ impl Application {
                 .app_data(userinfo.clone())
                 .app_data(end_session.clone())
                 .app_data(registration.clone())
+                .app_data(admin_api.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
                 .app_data(discovery.clone())

@@ -76,8 +76,11 @@ pub async fn log_request(
 fn cause_of(e: &actix_web::Error) -> Option<&str> {
     match e.as_error::<OAuthError>() {
         Some(e) => e.cause(),
-        None => e
-            .as_error::<crate::admin::registration::RegistrationError>()
-            .and_then(|e| e.cause()),
+        None => match e.as_error::<crate::admin::api::ApiError>() {
+            Some(e) => e.cause(),
+            None => e
+                .as_error::<crate::admin::registration::RegistrationError>()
+                .and_then(|e| e.cause()),
+        },
     }
 }

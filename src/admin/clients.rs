@@ -1,6 +1,6 @@
 //! Clients: register, list, show, edit, delete, rotate a secret.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::secret::PlainSecret;
 use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
@@ -10,21 +10,30 @@ use crate::storage::DbConnection;
 
 use super::{invalid, page_size, Actor, AdminError};
 
-/// What `client create` asks for, before validation.
-#[derive(Debug, Default, Clone)]
+/// What `client create` (and `POST /admin/api/clients`) asks for, before validation.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub name: String,
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
+    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Default: `authorization_code` and `refresh_token`.
+    #[serde(default)]
     pub grant_types: Vec<String>,
+    #[serde(default)]
     pub scopes: Vec<String>,
+    /// No secret; PKCE required.
+    #[serde(default)]
     pub public: bool,
     /// May introspect every client's tokens (an API).
+    #[serde(default)]
     pub introspect: bool,
 }
 
 /// A client as the CLI shows it: never with a secret hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
@@ -60,7 +69,7 @@ impl From<&Client> for ClientView {
 }
 
 /// A newly registered client; the secret is shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedClient {
     #[serde(flatten)]
     pub client: ClientView,
@@ -234,7 +243,7 @@ pub fn rotate_client_secret(
 }
 
 /// One page of clients in id order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientPage {
     pub clients: Vec<ClientView>,
     /// Pass as `after` for the next page; absent on the last.
@@ -262,7 +271,8 @@ pub fn page_clients(
 
 /// A change to a client: each field given replaces what is registered; the rest stays.
 /// Whether it is public cannot change (a secret cannot be added or taken away).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientChange {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,

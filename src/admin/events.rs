@@ -1,6 +1,8 @@
 //! The security event log.
 
-use crate::storage::security_events::{self};
+use crate::storage::security_events;
+/// An event as the log keeps it (never a secret).
+pub use crate::storage::security_events::StoredEvent;
 use crate::storage::DbConnection;
 
 use super::AdminError;
@@ -15,7 +17,7 @@ pub fn list_events(
     user: Option<&str>,
     since: Option<i64>,
     limit: i64,
-) -> Result<Vec<security_events::StoredEvent>, AdminError> {
+) -> Result<Vec<StoredEvent>, AdminError> {
     let actors = match user {
         None => None,
         Some(given) => {

@@ -3,6 +3,7 @@
 //! change in the security event log with the admin who made it. One module per thing
 //! administered.
 
+pub mod api;
 mod clients;
 mod events;
 mod keys;

@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::token as admin_token;
 use super::{Actor, AdminError, ClientChange, ClientSpec, ClientView};
 use crate::admin;
+use crate::domain::secret::PlainSecret;
+use crate::domain::{Clock, ErrorCode, OAuthError, RedirectUri};
 use crate::oauth::client_cache;
 use crate::oauth::issuer::Minter;
 use crate::oauth::live_token::Refused;
-use crate::domain::secret::PlainSecret;
-use crate::domain::{Clock, ErrorCode, OAuthError, RedirectUri};
 use crate::storage::{clients, Database, DbConnection, StorageError};
 
 /// The client metadata of RFC 7591 §2 that gatehouse registers. `client_id` and

@@ -10,7 +10,7 @@ use crate::storage::{accounts, DbConnection};
 use super::{invalid, Actor, AdminError};
 
 /// A role as the admin surfaces show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub name: String,
     pub scopes: Vec<String>,
@@ -43,7 +43,7 @@ fn validate_name(name: &str) -> Result<(), AdminError> {
 }
 
 /// The scopes given (each may hold several, space-separated), as one set.
-pub(super) fn parse_scopes(given: &[String]) -> Result<ScopeSet, AdminError> {
+pub fn parse_scopes(given: &[String]) -> Result<ScopeSet, AdminError> {
     let mut set = ScopeSet::default();
     for raw in given {
         set.extend(ScopeSet::parse(raw).map_err(|e| AdminError::Invalid(e.to_string()))?);

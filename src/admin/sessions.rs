@@ -14,7 +14,7 @@ use super::{Actor, AdminError};
 
 /// A live browser session. `sid` is the `sid` claim of the id_tokens it led to, never the
 /// session's own id (that is the cookie's secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub sid: String,
     pub created_at: i64,
@@ -58,7 +58,7 @@ pub fn revoke_sessions(
 }
 
 /// An app the user has approved, and for what.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConsentView {
     pub client_id: String,
     pub client_name: String,

@@ -19,7 +19,7 @@ use crate::storage::{DbConnection, StorageError};
 use super::{invalid, page_size, Actor, AdminError};
 
 /// A user as the admin surfaces show them: `id` is the `sub` of the user's tokens.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub username: String,
@@ -212,7 +212,7 @@ pub fn show_user(conn: &mut DbConnection, given: &str) -> Result<UserView, Admin
 }
 
 /// One page of users in username order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub users: Vec<UserView>,
     /// Pass as `after` for the next page; absent on the last.
@@ -293,7 +293,7 @@ pub fn update_user(
 }
 
 /// What ending a user's access took away.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct Ended {
     /// Browser sessions ended.
     pub sessions: usize,

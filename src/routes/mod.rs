@@ -1,6 +1,7 @@
 //! HTTP: one module per endpoint family, and the whole route table in [`configure`].
 
 mod account;
+mod admin_api;
 mod authorize;
 mod consent;
 mod end_session;
@@ -98,6 +99,70 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(registration::delete))
             .default_service(web::to(only("GET, PUT or DELETE"))),
     )
+    .configure(admin_routes)
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
+}
+
+/// The admin API (`routes::admin_api`) and its OpenAPI document.
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    use admin_api::*;
+    cfg.route("/admin/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/admin/api")
+                .service(
+                    web::resource("/users")
+                        .route(web::get().to(list_users))
+                        .route(web::post().to(create_user)),
+                )
+                .service(
+                    web::resource("/users/{user}")
+                        .route(web::get().to(show_user))
+                        .route(web::patch().to(update_user))
+                        .route(web::delete().to(delete_user)),
+                )
+                .route("/users/{user}/disable", web::post().to(disable_user))
+                .route("/users/{user}/enable", web::post().to(enable_user))
+                .route("/users/{user}/password", web::put().to(set_password))
+                .service(
+                    web::resource("/users/{user}/roles/{role}")
+                        .route(web::put().to(add_role))
+                        .route(web::delete().to(remove_role)),
+                )
+                .service(
+                    web::resource("/users/{user}/sessions")
+                        .route(web::get().to(list_sessions))
+                        .route(web::delete().to(revoke_sessions)),
+                )
+                .route("/users/{user}/totp", web::delete().to(disable_totp))
+                .route("/users/{user}/consents", web::get().to(list_consents))
+                .route(
+                    "/users/{user}/consents/{client_id}",
+                    web::delete().to(revoke_consent),
+                )
+                .service(
+                    web::resource("/roles")
+                        .route(web::get().to(list_roles))
+                        .route(web::post().to(create_role)),
+                )
+                .service(
+                    web::resource("/roles/{role}")
+                        .route(web::get().to(show_role))
+                        .route(web::put().to(set_role_scopes))
+                        .route(web::delete().to(delete_role)),
+                )
+                .service(
+                    web::resource("/clients")
+                        .route(web::get().to(list_clients))
+                        .route(web::post().to(create_client)),
+                )
+                .service(
+                    web::resource("/clients/{client_id}")
+                        .route(web::get().to(show_client))
+                        .route(web::patch().to(update_client))
+                        .route(web::delete().to(delete_client)),
+                )
+                .route("/clients/{client_id}/secret", web::post().to(rotate_secret))
+                .route("/events", web::get().to(list_events)),
+        );
 }

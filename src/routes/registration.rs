@@ -5,8 +5,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use gatehouse_resource::bearer;
 
-use crate::oauth::json_body::JsonBody;
 use crate::admin::registration::{Registration, RegistrationError};
+use crate::oauth::json_body::JsonBody;
 
 fn token(req: &HttpRequest) -> Result<Option<String>, RegistrationError> {
     bearer::from_header(req).map_err(RegistrationError::Bearer)

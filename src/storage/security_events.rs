@@ -137,7 +137,7 @@ pub fn record_or_log(conn: &mut DbConnection, kind: EventKind, event: &Event<'_>
     }
 }
 
-#[derive(Debug, Clone, Serialize, Queryable)]
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub id: i64,
     pub at: i64,

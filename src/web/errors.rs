@@ -57,3 +57,40 @@ impl ResponseError for crate::admin::registration::RegistrationError {
         }
     }
 }
+
+/// A refused admin API call: a bearer-token refusal is an RFC 6750 challenge; a refused
+/// operation is 400 `invalid_request`, or 404 `not_found` for what does not exist.
+impl ResponseError for crate::admin::api::ApiError {
+    fn status_code(&self) -> StatusCode {
+        use crate::admin::api::ApiError::*;
+        use crate::admin::AdminError;
+        match self {
+            Bearer(e) => e.status_code(),
+            Refused(
+                AdminError::NoSuchClient(_) | AdminError::NoSuchUser(_) | AdminError::NoSuchRole(_),
+            ) => StatusCode::NOT_FOUND,
+            Refused(_) => StatusCode::BAD_REQUEST,
+            Request(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::admin::api::ApiError::*;
+        match self {
+            Bearer(e) => e.error_response(),
+            Request(e) => e.error_response(),
+            Refused(e) => {
+                let status = self.status_code();
+                let error = if status == StatusCode::NOT_FOUND {
+                    "not_found"
+                } else {
+                    "invalid_request"
+                };
+                HttpResponse::build(status).json(ErrorBody {
+                    error,
+                    error_description: &e.to_string(),
+                })
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod bookshop;
 mod openid_app;
 
 mod accounts;
+mod admin_api;
 mod admin_cli;
 mod authorization_code;
 mod bad_input;
