@@ -13,6 +13,7 @@ use crate::accounts::login::LoginService;
 use crate::accounts::login_attempts::LoginLimits;
 use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::accounts::self_service::SelfService;
+use crate::admin::account::AccountService;
 use crate::admin::api::AdminApi;
 use crate::admin::registration::Registration;
 use crate::admin::PasswordRules;
@@ -225,6 +226,14 @@ impl Application {
             login: login.clone(),
             revoked,
         });
+        let account = web::Data::new(AccountService::new(
+            db.clone(),
+            login.clone(),
+            PasswordRules {
+                bcrypt_cost: settings.accounts.bcrypt_cost,
+                min_length: settings.accounts.min_password_length,
+            },
+        ));
         let login = web::Data::from(login);
         let discovery = web::Data::new(Discovery::new(db, clock, issuer.clone()));
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
@@ -242,6 +251,7 @@ impl Application {
                 .app_data(admin_api.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
+                .app_data(account.clone())
                 .app_data(discovery.clone())
                 .app_data(authorization.clone())
                 .app_data(descriptions.clone())

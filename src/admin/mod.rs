@@ -3,6 +3,7 @@
 //! change in the security event log with the admin who made it. One module per thing
 //! administered.
 
+pub mod account;
 pub mod api;
 mod clients;
 mod events;

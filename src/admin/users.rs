@@ -308,7 +308,17 @@ pub(super) fn end_access(
     user_id: &str,
     now: i64,
 ) -> Result<Ended, StorageError> {
-    let sessions = login_sessions::end_all_of_user(conn, user_id, None)?;
+    end_access_but(conn, user_id, None, now)
+}
+
+/// As [`end_access`], keeping the browser session `keep` (the one making the change).
+pub(super) fn end_access_but(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+) -> Result<Ended, StorageError> {
+    let sessions = login_sessions::end_all_of_user(conn, user_id, keep)?;
     let refresh_families = refresh_tokens::revoke_user_families(conn, user_id, None, now)?;
     authorization_codes::discard_unused(conn, user_id, None)?;
     Ok(Ended {
@@ -388,6 +398,26 @@ pub fn set_password(
         end_access(conn, &user.id, now)
     })?;
     actor.record(conn, EventKind::PasswordChanged, None, &about(&user), now);
+    Ok(ended)
+}
+
+/// A user's own new password (`/account`, the old one checked by the caller): every other
+/// browser session and every refresh token ends; the session `keep` stays signed in.
+pub fn change_own_password(
+    conn: &mut DbConnection,
+    rules: &PasswordRules,
+    user: &User,
+    keep: &str,
+    new_password: &str,
+    now: i64,
+) -> Result<Ended, AdminError> {
+    let hash = rules.hash(new_password)?;
+    let ended = conn.transaction(|conn| {
+        accounts::set_password_hash(conn, &user.id, &hash)?;
+        end_access_but(conn, &user.id, Some(keep), now)
+    })?;
+    let actor = Actor::own_account(&user.id);
+    actor.record(conn, EventKind::PasswordChanged, None, &about(user), now);
     Ok(ended)
 }
 

@@ -10,11 +10,16 @@ use qrcode::QrCode;
 use crate::accounts::self_service::{Security, SelfService, SignedIn};
 use crate::accounts::totp::TotpSecret;
 use crate::accounts::two_factor::ISSUER_LABEL;
+use crate::admin::account::{AccountService, PasswordChange};
+use crate::admin::ConsentView;
 use crate::oauth::request::client_ip;
 use crate::web::csrf::CsrfForm;
 use crate::web::flow::storage_failed;
 use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
-use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, SECOND_FACTOR_PATH};
+use crate::web::paths::{
+    ACCOUNT_NAME, ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH,
+    ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, LOGIN_PATH, SECOND_FACTOR_PATH,
+};
 use crate::web::session::{BrowserSessions, Session};
 
 /// What the login page says when a change needs a fresh sign-in.
@@ -29,31 +34,179 @@ fn signed_in(session: &Session, now: i64) -> Option<SignedIn> {
     })
 }
 
+/// What the page shows besides two-step verification: the apps, and what the last change
+/// did.
+#[derive(Default)]
+struct Extras {
+    apps: Vec<ConsentView>,
+    min_password_length: usize,
+    notice: Option<String>,
+    password_error: Option<String>,
+}
+
+/// The page as it stands for `session`, with what a change just said.
+async fn current_page(
+    response: actix_web::HttpResponseBuilder,
+    service: &SelfService,
+    account: &AccountService,
+    session: &Session,
+    now: i64,
+    mut extras: Extras,
+) -> HttpResponse {
+    let Some(who) = signed_in(session, now) else {
+        return render(response, session, Security::SignedOut, extras);
+    };
+    let security = match service.security(who.clone(), now).await {
+        Ok(security) => security,
+        Err(e) => return storage_failed(&e),
+    };
+    match account.apps(who, now).await {
+        Ok(apps) => extras.apps = apps.unwrap_or_default(),
+        Err(e) => return storage_failed(&e),
+    }
+    extras.min_password_length = account.min_password_length();
+    render(response, session, security, extras)
+}
+
 pub async fn show(
     req: HttpRequest,
     service: web::Data<SelfService>,
+    account: web::Data<AccountService>,
     browser: web::Data<BrowserSessions>,
 ) -> HttpResponse {
     let now = browser.now();
     let existing = browser.read(&req, now).await;
     let session = existing.clone().unwrap_or_else(|| browser.anonymous(now));
-    let security = match signed_in(&session, now) {
-        Some(who) => service.security(who, now).await,
-        None => Ok(Security::SignedOut),
-    };
     let mut response = pages::page(StatusCode::OK);
     if existing.is_none() {
         response.cookie(browser.cookie(&session, now));
     }
-    match security {
-        Ok(security) => render(response, &session, security),
-        Err(e) => storage_failed(&e),
+    current_page(
+        response,
+        &service,
+        &account,
+        &session,
+        now,
+        Extras::default(),
+    )
+    .await
+}
+
+/// `POST /account/password`: the current password (under the login limits), the new one
+/// twice.
+pub async fn change_password(
+    req: HttpRequest,
+    service: web::Data<SelfService>,
+    account: web::Data<AccountService>,
+    posted: CsrfForm,
+) -> HttpResponse {
+    let CsrfForm { form, session, now } = posted;
+    let Some(who) = signed_in(&session, now) else {
+        return pages::redirect(ACCOUNT_PATH).finish();
+    };
+    let field = |name| form.param(name).unwrap_or_default().to_owned();
+    let outcome = account
+        .change_password(
+            who,
+            field("current_password"),
+            field("new_password"),
+            field("confirm_password"),
+            client_ip(&req),
+            now,
+        )
+        .await;
+    let mut extras = Extras::default();
+    match outcome {
+        Err(e) => return storage_failed(&e),
+        Ok(PasswordChange::SignedOut) => return pages::redirect(ACCOUNT_PATH).finish(),
+        Ok(PasswordChange::Changed(ended)) => {
+            extras.notice = Some(format!(
+                "Your password was changed. {} other session(s) were signed out and {} app sign-in(s) ended.",
+                ended.sessions, ended.refresh_families
+            ))
+        }
+        Ok(refused) => {
+            extras.password_error = Some(match refused {
+                PasswordChange::Mismatch => "The new passwords do not match.".to_owned(),
+                PasswordChange::Refused(why) => format!("That password cannot be used: {why}."),
+                PasswordChange::Wait(secs) => {
+                    format!("Too many wrong passwords. Try again in {secs} seconds.")
+                }
+                PasswordChange::Busy => "Too many sign-ins at once. Try again shortly.".to_owned(),
+                _ => "Your current password is not right.".to_owned(),
+            })
+        }
     }
+    let status = if extras.password_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    current_page(
+        pages::page(status),
+        &service,
+        &account,
+        &session,
+        now,
+        extras,
+    )
+    .await
+}
+
+/// `POST /account/apps/revoke`: forget an app's consent and end its tokens for this user.
+pub async fn revoke_app(
+    service: web::Data<SelfService>,
+    account: web::Data<AccountService>,
+    posted: CsrfForm,
+) -> HttpResponse {
+    let CsrfForm { form, session, now } = posted;
+    let Some(who) = signed_in(&session, now) else {
+        return pages::redirect(ACCOUNT_PATH).finish();
+    };
+    let client_id = form.param("client_id").unwrap_or_default().to_owned();
+    let notice = match account.revoke_app(who, client_id, now).await {
+        Err(e) => return storage_failed(&e),
+        Ok(None) => return pages::redirect(ACCOUNT_PATH).finish(),
+        Ok(Some(true)) => "Access revoked: the app must ask you again.",
+        Ok(Some(false)) => "That app has no access to revoke.",
+    };
+    let extras = Extras {
+        notice: Some(notice.to_owned()),
+        ..Extras::default()
+    };
+    current_page(
+        pages::page(StatusCode::OK),
+        &service,
+        &account,
+        &session,
+        now,
+        extras,
+    )
+    .await
+}
+
+/// `POST /account/sign-out-everywhere`: every browser session, this one too, and every app
+/// sign-in end.
+pub async fn sign_out_everywhere(
+    account: web::Data<AccountService>,
+    browser: web::Data<BrowserSessions>,
+    posted: CsrfForm,
+) -> HttpResponse {
+    let CsrfForm { session, now, .. } = posted;
+    if let Some(who) = signed_in(&session, now) {
+        if let Err(e) = account.sign_out_everywhere(who, now).await {
+            return storage_failed(&e);
+        }
+    }
+    pages::redirect(ACCOUNT_PATH)
+        .cookie(browser.removal())
+        .finish()
 }
 
 pub async fn confirm(
     req: HttpRequest,
     service: web::Data<SelfService>,
+    account: web::Data<AccountService>,
     posted: CsrfForm,
 ) -> HttpResponse {
     let CsrfForm { form, session, now } = posted;
@@ -71,18 +224,51 @@ pub async fn confirm(
         Ok(Security::SignedOut) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, ACCOUNT_PATH))
             .finish(),
-        Ok(security) => render(pages::page(StatusCode::OK), &session, security),
+        Ok(security) => {
+            current_page_with(
+                pages::page(StatusCode::OK),
+                &account,
+                &session,
+                now,
+                security,
+            )
+            .await
+        }
         Err(e) => storage_failed(&e),
     }
+}
+
+/// The page after a step that already judged two-step verification.
+async fn current_page_with(
+    response: actix_web::HttpResponseBuilder,
+    account: &AccountService,
+    session: &Session,
+    now: i64,
+    security: Security,
+) -> HttpResponse {
+    let mut extras = Extras {
+        min_password_length: account.min_password_length(),
+        ..Extras::default()
+    };
+    if let Some(who) = signed_in(session, now) {
+        match account.apps(who, now).await {
+            Ok(apps) => extras.apps = apps.unwrap_or_default(),
+            Err(e) => return storage_failed(&e),
+        }
+    }
+    render(response, session, security, extras)
 }
 
 fn render(
     response: actix_web::HttpResponseBuilder,
     session: &Session,
     security: Security,
+    extras: Extras,
 ) -> HttpResponse {
     let csrf = session.csrf.as_str();
-    let page = |user, on, codes, secret, error| account_page(user, csrf, on, codes, secret, error);
+    let page = |user, on, codes, secret, error| {
+        account_page(user, csrf, on, codes, secret, error, &extras)
+    };
     match security {
         // The password was right and the second factor is owed.
         Security::SignedOut if session.pending.is_some() => pages::render_with(
@@ -146,8 +332,16 @@ fn account_page<'a>(
     recovery_codes: Option<Vec<String>>,
     secret: Option<&TotpSecret>,
     error: Option<&'a str>,
+    extras: &'a Extras,
 ) -> AccountSecurityPage<'a> {
     AccountSecurityPage {
+        apps: extras.apps.clone(),
+        revoke_action: ACCOUNT_REVOKE_APP_PATH,
+        password_action: ACCOUNT_PASSWORD_PATH,
+        everywhere_action: ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
+        min_password_length: extras.min_password_length,
+        notice: extras.notice.as_deref(),
+        password_error: extras.password_error.as_deref(),
         username,
         csrf_token,
         action: ACCOUNT_PATH,

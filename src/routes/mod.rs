@@ -22,7 +22,8 @@ use crate::web::cors;
 pub use crate::web::paths::AUTHORIZE_PATH;
 pub use crate::web::paths::END_SESSION_PATH;
 use crate::web::paths::{
-    ACCOUNT_PATH, CONSENT_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH,
+    ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH, ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
+    CONSENT_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH,
     SECOND_FACTOR_PATH,
 };
 
@@ -76,6 +77,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(ACCOUNT_PATH, web::get().to(account::show))
     .route(ACCOUNT_PATH, web::post().to(account::confirm))
+    .route("/account", web::get().to(account::show))
+    .route(
+        ACCOUNT_PASSWORD_PATH,
+        web::post().to(account::change_password),
+    )
+    .route(ACCOUNT_REVOKE_APP_PATH, web::post().to(account::revoke_app))
+    .route(
+        ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
+        web::post().to(account::sign_out_everywhere),
+    )
     .service(
         fetched(USERINFO_PATH)
             .route(web::get().to(userinfo::userinfo))

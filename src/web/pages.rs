@@ -48,6 +48,15 @@ pub struct AccountSecurityPage<'a> {
     pub qr_svg: String,
     pub secret: String,
     pub error: Option<&'a str>,
+    /// The apps the user has allowed, each with a revoke button.
+    pub apps: Vec<crate::admin::ConsentView>,
+    pub revoke_action: &'a str,
+    pub password_action: &'a str,
+    pub everywhere_action: &'a str,
+    pub min_password_length: usize,
+    /// What the last change did.
+    pub notice: Option<&'a str>,
+    pub password_error: Option<&'a str>,
 }
 
 /// One line on the consent page.

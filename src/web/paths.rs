@@ -11,6 +11,10 @@ pub const END_SESSION_CONFIRM_PATH: &str = "/end_session/confirm";
 pub const SECOND_FACTOR_PATH: &str = "/login/totp";
 pub const CONSENT_PATH: &str = "/consent";
 pub const ACCOUNT_PATH: &str = "/account/security";
+/// Where the account page's forms post (self-service).
+pub const ACCOUNT_PASSWORD_PATH: &str = "/account/password";
+pub const ACCOUNT_REVOKE_APP_PATH: &str = "/account/apps/revoke";
+pub const ACCOUNT_SIGN_OUT_EVERYWHERE_PATH: &str = "/account/sign-out-everywhere";
 
 /// The login page's "to continue to …" when signing in to one's own account.
 pub const ACCOUNT_NAME: &str = "your gatehouse account";

@@ -38,6 +38,7 @@ mod refresh_tokens;
 mod registration;
 mod resource;
 mod round_trips;
+mod self_service;
 mod signature_malleability;
 mod two_factor;
 mod usernames;
