@@ -27,6 +27,11 @@
 #                 loaded with the same oha command (64 connections, scope api:read) in
 #                 ROUNDS (default 3) alternating rounds; prints each figure and the share
 #
+#     admin       the admin API's list pages (first page of users, a page deep in them, a
+#                 name search, a page of clients) at 16 connections with an admin token, on a
+#                 database of 100 users and 10 clients, then of ADMIN_USERS (100,000) users
+#                 and ADMIN_CLIENTS (10,000) clients seeded in SQL (bench/seed_admin.py)
+#
 #   DURATION=30s bench/load.sh
 #   BENCH_BIN=/tmp/gatehouse-before bench/load.sh sqlite code
 #   GATEHOUSE_BENCH_POSTGRES_URL=postgres://u:p@127.0.0.1:5432/db bench/load.sh postgres refresh
@@ -45,6 +50,7 @@ case "$mode" in
   userinfo) levels=${LEVELS:-64} ;;
   contention|guessing) levels=16 ;;
   ceiling) levels=64 ;;
+  admin) levels=${LEVELS:-16} ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 
@@ -219,6 +225,26 @@ case "$mode" in
         "http://$addr/userinfo" | summarise "userinfo@$c"
       run "$c" "$duration" | summarise "cc@$c"
     done ;;
+  admin)
+    ops=$("$bin" client create --name ops --grant-type client_credentials --scope gatehouse:admin --json)
+    ops_auth="$(json_field client_id <<<"$ops"):$(json_field client_secret <<<"$ops")"
+    admin=$(curl -s -u "$ops_auth" -d 'grant_type=client_credentials&scope=gatehouse%3Aadmin' "$url" | json_field access_token)
+    lists() { # label: each list page at $levels connections
+      for page in "users/first /admin/api/users?limit=50" \
+                  "users/deep /admin/api/users?limit=50&after=user050000" \
+                  "users/search /admin/api/users?limit=50&search=user0999" \
+                  "clients/deep /admin/api/clients?limit=50&after=seeded-client-005000"; do
+        set -- $page
+        oha -z "$duration" -c "$levels" -w --no-tui --output-format json \
+          -H "Authorization: Bearer $admin" "http://$addr$2" | summarise "$1"
+      done
+    }
+    python3 bench/seed_admin.py "$GATEHOUSE_DATABASE_URL" 100 10
+    echo "-- 100 users, 10 clients"
+    lists
+    python3 bench/seed_admin.py "$GATEHOUSE_DATABASE_URL" "${ADMIN_USERS:-100000}" "${ADMIN_CLIENTS:-10000}"
+    echo "-- ${ADMIN_USERS:-100000} users, ${ADMIN_CLIENTS:-10000} clients"
+    lists ;;
   ceiling)
     port=${CEILING_PORT:-18400}
     PORT=$port WORKERS=${CEILING_WORKERS:-$(nproc)} "$ceiling_dir/target/release/ceiling" &
