@@ -15,6 +15,7 @@ use crate::accounts::password::{PasswordChecker, QueueLimits};
 use crate::accounts::self_service::SelfService;
 use crate::admin::account::AccountService;
 use crate::admin::api::AdminApi;
+use crate::admin::console::Console;
 use crate::admin::registration::Registration;
 use crate::admin::PasswordRules;
 use crate::domain::Clock;
@@ -207,6 +208,7 @@ impl Application {
                 min_length: settings.accounts.min_password_length,
             },
         ));
+        let console = web::Data::new(Console::new(db.clone()));
         let registration = web::Data::new(Registration::new(
             db.clone(),
             minter.clone(),
@@ -249,6 +251,7 @@ impl Application {
                 .app_data(end_session.clone())
                 .app_data(registration.clone())
                 .app_data(admin_api.clone())
+                .app_data(console.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
                 .app_data(account.clone())

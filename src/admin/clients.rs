@@ -189,6 +189,10 @@ pub fn create_client(
     })
 }
 
+pub fn count_clients(conn: &mut DbConnection) -> Result<i64, AdminError> {
+    Ok(clients::count(conn)?)
+}
+
 pub fn list_clients(conn: &mut DbConnection) -> Result<Vec<ClientView>, AdminError> {
     Ok(clients::list(conn)?.iter().map(ClientView::from).collect())
 }

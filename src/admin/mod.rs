@@ -6,6 +6,7 @@
 pub mod account;
 pub mod api;
 mod clients;
+pub mod console;
 mod events;
 mod keys;
 pub mod registration;

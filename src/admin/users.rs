@@ -201,6 +201,10 @@ pub fn create_user(
     })
 }
 
+pub fn count_users(conn: &mut DbConnection) -> Result<i64, AdminError> {
+    Ok(accounts::count_users(conn)?)
+}
+
 /// How the event log names a user.
 fn about(user: &User) -> String {
     format!("user {} ({})", user.id, user.username)

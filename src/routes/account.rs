@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use qrcode::render::svg;
 use qrcode::QrCode;
 
-use crate::accounts::self_service::{Security, SelfService, SignedIn};
+use crate::accounts::self_service::{Security, SelfService};
 use crate::accounts::totp::TotpSecret;
 use crate::accounts::two_factor::ISSUER_LABEL;
 use crate::admin::account::{AccountService, PasswordChange};
@@ -24,15 +24,6 @@ use crate::web::session::{BrowserSessions, Session};
 
 /// What the login page says when a change needs a fresh sign-in.
 const REAUTHENTICATE: &str = "To change your security settings, confirm it is you: sign in again.";
-
-/// Who the account pages talk to: nobody signed in (nothing to read), or the signed-in user.
-fn signed_in(session: &Session, now: i64) -> Option<SignedIn> {
-    Some(SignedIn {
-        sid: session.sid.clone(),
-        user_id: session.uid.clone()?,
-        recently: session.recently_authenticated(now),
-    })
-}
 
 /// What the page shows besides two-step verification: the apps, and what the last change
 /// did.
@@ -53,7 +44,7 @@ async fn current_page(
     now: i64,
     mut extras: Extras,
 ) -> HttpResponse {
-    let Some(who) = signed_in(session, now) else {
+    let Some(who) = session.signed_in(now) else {
         return render(response, session, Security::SignedOut, extras);
     };
     let security = match service.security(who.clone(), now).await {
@@ -101,7 +92,7 @@ pub async fn change_password(
     posted: CsrfForm,
 ) -> HttpResponse {
     let CsrfForm { form, session, now } = posted;
-    let Some(who) = signed_in(&session, now) else {
+    let Some(who) = session.signed_in(now) else {
         return pages::redirect(ACCOUNT_PATH).finish();
     };
     let field = |name| form.param(name).unwrap_or_default().to_owned();
@@ -160,7 +151,7 @@ pub async fn revoke_app(
     posted: CsrfForm,
 ) -> HttpResponse {
     let CsrfForm { form, session, now } = posted;
-    let Some(who) = signed_in(&session, now) else {
+    let Some(who) = session.signed_in(now) else {
         return pages::redirect(ACCOUNT_PATH).finish();
     };
     let client_id = form.param("client_id").unwrap_or_default().to_owned();
@@ -193,7 +184,7 @@ pub async fn sign_out_everywhere(
     posted: CsrfForm,
 ) -> HttpResponse {
     let CsrfForm { session, now, .. } = posted;
-    if let Some(who) = signed_in(&session, now) {
+    if let Some(who) = session.signed_in(now) {
         if let Err(e) = account.sign_out_everywhere(who, now).await {
             return storage_failed(&e);
         }
@@ -211,7 +202,7 @@ pub async fn confirm(
 ) -> HttpResponse {
     let CsrfForm { form, session, now } = posted;
     let code = form.param("code").unwrap_or_default().to_owned();
-    let security = match signed_in(&session, now) {
+    let security = match session.signed_in(now) {
         Some(who) => {
             service
                 .confirm_second_factor(who, code, client_ip(&req), now)
@@ -250,7 +241,7 @@ async fn current_page_with(
         min_password_length: account.min_password_length(),
         ..Extras::default()
     };
-    if let Some(who) = signed_in(session, now) {
+    if let Some(who) = session.signed_in(now) {
         match account.apps(who, now).await {
             Ok(apps) => extras.apps = apps.unwrap_or_default(),
             Err(e) => return storage_failed(&e),
@@ -278,6 +269,7 @@ fn render(
                 action: SECOND_FACTOR_PATH,
                 csrf_token: csrf,
                 authorization: None,
+                next: None,
                 error: None,
             },
         ),
@@ -288,6 +280,7 @@ fn render(
                 action: LOGIN_PATH,
                 csrf_token: csrf,
                 authorization: None,
+                next: None,
                 username: "",
                 error: None,
             },
@@ -299,6 +292,7 @@ fn render(
                 action: LOGIN_PATH,
                 csrf_token: csrf,
                 authorization: None,
+                next: None,
                 username: &user.username,
                 error: Some(REAUTHENTICATE),
             },

@@ -18,7 +18,10 @@ use crate::oauth::request::{client_ip, FormRequest};
 use crate::web::csrf::CsrfForm;
 use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
-use crate::web::paths::{ACCOUNT_NAME, ACCOUNT_PATH, LOGIN_PATH, RESUME_PATH, SECOND_FACTOR_PATH};
+use crate::web::paths::{
+    ACCOUNT_NAME, ACCOUNT_PATH, CONSOLE_NAME, CONSOLE_NEXT, CONSOLE_PATH, LOGIN_PATH, RESUME_PATH,
+    SECOND_FACTOR_PATH,
+};
 use crate::web::session::{BrowserSessions, Session};
 
 /// Same words for an unknown user and a wrong password: no user enumeration.
@@ -54,6 +57,7 @@ pub async fn login(
                 action: LOGIN_PATH,
                 csrf_token: &session.csrf,
                 authorization: destination.sealed(),
+                next: destination.next_field(),
                 username: &username,
                 error: Some(error),
             },
@@ -69,7 +73,7 @@ pub async fn login(
     let context = LoginContext {
         ip: client_ip(&req),
         client_id: destination.client_id(),
-        detail: None,
+        detail: destination.detail(),
     };
     let checked = login
         .check_password(&username, password, &context, now)
@@ -173,6 +177,7 @@ pub async fn second_factor(
                 action: SECOND_FACTOR_PATH,
                 csrf_token: &session.csrf,
                 authorization: destination.sealed(),
+                next: destination.next_field(),
                 error: Some(error),
             },
         )
@@ -186,7 +191,7 @@ pub async fn second_factor(
     let context = LoginContext {
         ip: client_ip(&req),
         client_id: destination.client_id(),
-        detail: None,
+        detail: destination.detail(),
     };
     // Made now, recorded only if the code is right.
     let logged_in = browser.logged_in(&user_id, now);
@@ -219,6 +224,8 @@ enum Destination {
         sealed: String,
     },
     Account,
+    /// The admin console (`next=console`), which judges the user's roles itself.
+    Console,
 }
 
 impl Destination {
@@ -229,7 +236,10 @@ impl Destination {
         now: i64,
     ) -> Result<Destination, HttpResponse> {
         let Some(sealed) = form.param("authorization") else {
-            return Ok(Destination::Account);
+            return Ok(match form.param("next") {
+                Some(CONSOLE_NEXT) => Destination::Console,
+                _ => Destination::Account,
+            });
         };
         match service.open(sealed, &session.sid, now).await {
             Ok(pending) => Ok(Destination::Authorize {
@@ -245,21 +255,32 @@ impl Destination {
         match self {
             Destination::Authorize { pending, .. } => &pending.request.client_name,
             Destination::Account => ACCOUNT_NAME,
+            Destination::Console => CONSOLE_NAME,
         }
     }
 
     fn client_id(&self) -> Option<String> {
         match self {
             Destination::Authorize { pending, .. } => Some(pending.request.client_id.clone()),
-            Destination::Account => None,
+            Destination::Account | Destination::Console => None,
         }
+    }
+
+    /// The form's hidden `next` input, for a login that leads to the console.
+    fn next_field(&self) -> Option<&'static str> {
+        matches!(self, Destination::Console).then_some(CONSOLE_NEXT)
+    }
+
+    /// What the event log says the login was for.
+    fn detail(&self) -> Option<&'static str> {
+        matches!(self, Destination::Console).then_some("admin console")
     }
 
     /// The form's hidden input, when there is a pending authorization.
     fn sealed(&self) -> Option<&str> {
         match self {
             Destination::Authorize { sealed, .. } => Some(sealed),
-            Destination::Account => None,
+            Destination::Account | Destination::Console => None,
         }
     }
 
@@ -274,6 +295,7 @@ impl Destination {
                 format!("{RESUME_PATH}?{query}")
             }
             Destination::Account => ACCOUNT_PATH.to_owned(),
+            Destination::Console => CONSOLE_PATH.to_owned(),
         }
     }
 }

@@ -4,6 +4,7 @@ mod account;
 mod admin_api;
 mod authorize;
 mod consent;
+mod console;
 mod end_session;
 mod health;
 mod jwks;
@@ -23,8 +24,8 @@ pub use crate::web::paths::AUTHORIZE_PATH;
 pub use crate::web::paths::END_SESSION_PATH;
 use crate::web::paths::{
     ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH, ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
-    CONSENT_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH, RESUME_PATH,
-    SECOND_FACTOR_PATH,
+    CONSENT_PATH, CONSOLE_CLIENTS_PATH, CONSOLE_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH,
+    LOGOUT_PATH, RESUME_PATH, SECOND_FACTOR_PATH,
 };
 
 pub const TOKEN_PATH: &str = "/token";
@@ -118,7 +119,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The admin API (`routes::admin_api`) and its OpenAPI document.
 fn admin_routes(cfg: &mut web::ServiceConfig) {
     use admin_api::*;
-    cfg.route("/admin/openapi.json", web::get().to(openapi))
+    cfg.route(CONSOLE_PATH, web::get().to(console::home))
+        .route(CONSOLE_CLIENTS_PATH, web::get().to(console::clients))
+        .route(CONSOLE_CLIENTS_PATH, web::post().to(console::register))
+        .route("/admin/clients/{id}", web::get().to(console::client))
+        .route(
+            "/admin/clients/{id}/delete",
+            web::post().to(console::delete),
+        )
+        .route("/admin/openapi.json", web::get().to(openapi))
         .service(
             web::scope("/admin/api")
                 .service(

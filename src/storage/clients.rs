@@ -280,6 +280,11 @@ pub fn update(conn: &mut DbConnection, client: &Client, now: i64) -> Result<bool
     Ok(updated == 1)
 }
 
+/// How many clients are registered.
+pub fn count(conn: &mut DbConnection) -> Result<i64, StorageError> {
+    Ok(clients::table.count().get_result(conn)?)
+}
+
 /// What RFC 7591 registered besides the client itself: the hash of its registration
 /// access token, and the `token_endpoint_auth_method` it asked for.
 pub fn set_registration(

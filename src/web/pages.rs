@@ -20,6 +20,8 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     /// The pending authorization, sealed; none when signing in to the account page.
     pub authorization: Option<&'a str>,
+    /// Where a login without an authorization goes (`console`), if not the account page.
+    pub next: Option<&'a str>,
     pub username: &'a str,
     pub error: Option<&'a str>,
 }
@@ -31,6 +33,7 @@ pub struct TotpPage<'a> {
     pub action: &'a str,
     pub csrf_token: &'a str,
     pub authorization: Option<&'a str>,
+    pub next: Option<&'a str>,
     pub error: Option<&'a str>,
 }
 

@@ -18,3 +18,11 @@ pub const ACCOUNT_SIGN_OUT_EVERYWHERE_PATH: &str = "/account/sign-out-everywhere
 
 /// The login page's "to continue to …" when signing in to one's own account.
 pub const ACCOUNT_NAME: &str = "your gatehouse account";
+
+/// The admin console, its pages under it.
+pub const CONSOLE_PATH: &str = "/admin";
+pub const CONSOLE_CLIENTS_PATH: &str = "/admin/clients";
+/// The login form's `next` for a login that leads to the console.
+pub const CONSOLE_NEXT: &str = "console";
+/// The login page's "to continue to …" for the console.
+pub const CONSOLE_NAME: &str = "the gatehouse admin console";

@@ -13,6 +13,7 @@ use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::accounts::self_service::SignedIn;
 use crate::domain::secret::random_id;
 use crate::domain::Clock;
 use crate::oauth::authorization_service::Visitor;
@@ -63,6 +64,15 @@ impl Session {
     /// session cookie alone cannot turn on a second factor (or change anything else there).
     pub fn recently_authenticated(&self, now: i64) -> bool {
         self.uid.is_some() && now - self.auth_time <= REAUTHENTICATE_AFTER_SECS
+    }
+
+    /// Who the account pages and the console talk to, if anyone is signed in.
+    pub fn signed_in(&self, now: i64) -> Option<SignedIn> {
+        Some(SignedIn {
+            sid: self.sid.clone(),
+            user_id: self.uid.clone()?,
+            recently: self.recently_authenticated(now),
+        })
     }
 }
 

@@ -98,6 +98,12 @@ impl Page {
                     method: form.value().attr("method").unwrap_or("get").to_lowercase(),
                     fields: form
                         .select(&input_sel)
+                        // As a browser sends them: an unticked box is not sent.
+                        .filter(|i| {
+                            let v = i.value();
+                            !matches!(v.attr("type"), Some("checkbox" | "radio"))
+                                || v.attr("checked").is_some()
+                        })
                         .map(|i| {
                             let attr = |n| i.value().attr(n).unwrap_or("").to_owned();
                             (attr("name"), attr("value"))

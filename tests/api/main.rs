@@ -21,6 +21,7 @@ mod cli;
 mod cli_robustness;
 mod client_cache;
 mod client_credentials;
+mod console;
 mod cors;
 mod discovery;
 mod events;
