@@ -19,10 +19,10 @@ use serde_json::{json, Value};
 use crate::browser::{pkce_pair, query_param};
 use crate::helpers::{spawn_app_configured, TestApp, TestDb};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// chromedriver, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -42,7 +42,7 @@ fn tool(name: &str) -> Option<PathBuf> {
     })
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     let required = std::env::var("GATEHOUSE_TEST_REQUIRE_BROWSER").as_deref() == Ok("1");
     let (Some(driver), Some(_)) = (tool("chromedriver"), tool("chromium")) else {
         assert!(
@@ -76,7 +76,7 @@ async fn start_driver() -> Option<Driver> {
     panic!("chromedriver did not answer");
 }
 
-async fn chromium(driver: &Driver) -> Client {
+pub(crate) async fn chromium(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -96,7 +96,7 @@ async fn chromium(driver: &Driver) -> Client {
 }
 
 /// A stand-in for the third-party app: it only has to be there when the browser arrives.
-fn client_app() -> String {
+pub(crate) fn client_app() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(|| {
@@ -114,7 +114,7 @@ fn client_app() -> String {
 }
 
 /// Saves a screenshot of the page and answers the PNG.
-async fn screenshot(browser: &Client, name: &str) -> Vec<u8> {
+pub(crate) async fn screenshot(browser: &Client, name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     let png = browser.screenshot().await.expect("a screenshot");
@@ -132,7 +132,11 @@ fn read_qr(png: &[u8]) -> String {
 }
 
 /// Registers the "Bookshop" client with `scopes`; answers its id and secret.
-fn register_bookshop(app: &TestApp, redirect: &str, scopes: &[&str]) -> (String, String) {
+pub(crate) fn register_bookshop(
+    app: &TestApp,
+    redirect: &str,
+    scopes: &[&str],
+) -> (String, String) {
     let mut args = vec![
         "client",
         "create",
@@ -152,7 +156,7 @@ fn register_bookshop(app: &TestApp, redirect: &str, scopes: &[&str]) -> (String,
 }
 
 /// The authorize URL for `client_id`, with `extra` parameters.
-fn authorize_url(
+pub(crate) fn authorize_url(
     app_address: &str,
     client_id: &str,
     redirect: &str,
@@ -168,7 +172,7 @@ fn authorize_url(
 }
 
 /// Types into the field with id `id`.
-async fn type_into(browser: &Client, id: &str, text: &str) {
+pub(crate) async fn type_into(browser: &Client, id: &str, text: &str) {
     browser
         .find(Locator::Id(id))
         .await
@@ -189,7 +193,11 @@ async fn click_submit(browser: &Client) {
 }
 
 /// Fills in and sends the login form, once it is on screen.
-async fn sign_in(browser: &Client, username: &str, on_screen: impl AsyncFnOnce(&Client)) {
+pub(crate) async fn sign_in(
+    browser: &Client,
+    username: &str,
+    on_screen: impl AsyncFnOnce(&Client),
+) {
     browser
         .wait()
         .for_element(Locator::Id("username"))
@@ -202,7 +210,7 @@ async fn sign_in(browser: &Client, username: &str, on_screen: impl AsyncFnOnce(&
 }
 
 /// Waits until the browser has been sent to `redirect`; answers where it is.
-async fn arrival_at(browser: &Client, redirect: &str) -> url::Url {
+pub(crate) async fn arrival_at(browser: &Client, redirect: &str) -> url::Url {
     for _ in 0..100 {
         let here = browser.current_url().await.unwrap();
         if here.as_str().starts_with(redirect) {

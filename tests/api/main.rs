@@ -5,6 +5,7 @@ mod abuse_limits;
 mod browser;
 mod brute_force;
 mod chromium;
+mod chromium_admin;
 mod helpers;
 
 #[path = "../../examples/bookshop.rs"]
