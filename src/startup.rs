@@ -209,6 +209,10 @@ impl Application {
             },
         ));
         let console = web::Data::new(Console::new(db.clone()));
+        let password_rules = web::Data::new(PasswordRules {
+            bcrypt_cost: settings.accounts.bcrypt_cost,
+            min_length: settings.accounts.min_password_length,
+        });
         let registration = web::Data::new(Registration::new(
             db.clone(),
             minter.clone(),
@@ -252,6 +256,7 @@ impl Application {
                 .app_data(registration.clone())
                 .app_data(admin_api.clone())
                 .app_data(console.clone())
+                .app_data(password_rules.clone())
                 .app_data(login.clone())
                 .app_data(self_service.clone())
                 .app_data(account.clone())

@@ -127,6 +127,13 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             "/admin/clients/{id}/delete",
             web::post().to(console::delete),
         )
+        .route("/admin/users", web::get().to(console::users))
+        .route("/admin/users", web::post().to(console::create_user))
+        .route("/admin/users/{id}", web::get().to(console::user))
+        .route(
+            "/admin/users/{id}/{action}",
+            web::post().to(console::user_action),
+        )
         .route("/admin/openapi.json", web::get().to(openapi))
         .service(
             web::scope("/admin/api")

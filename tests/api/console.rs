@@ -98,7 +98,7 @@ on_both_backends! {
         let ops = app.service_client(&["reports:read"]);
         let (browser, landed) = signed_in(&app, "alice").await;
         assert_eq!(landed.status, 403, "{}", landed.body);
-        for path in ["/admin", "/admin/clients", &format!("/admin/clients/{}", ops.id)] {
+        for path in ["/admin", "/admin/clients", &format!("/admin/clients/{}", ops.id), "/admin/users", "/admin/users/root"] {
             assert_eq!(browser.open(path).await.page().status, 403, "{path}");
         }
         // Her own session's CSRF token, on forms she was never shown.
@@ -115,6 +115,13 @@ on_both_backends! {
         assert_eq!(browser.submit(&register, None).await.page().status, 403);
         let delete = post(format!("/admin/clients/{}/delete", ops.id), &[("csrf_token", &csrf), ("confirm", "yes")]);
         assert_eq!(browser.submit(&delete, None).await.page().status, 403);
+        let promote = post("/admin/users/alice/add-role".into(), &[("csrf_token", &csrf), ("role", "admins")]);
+        assert_eq!(browser.submit(&promote, None).await.page().status, 403);
+        let disable = post("/admin/users/root/disable".into(), &[("csrf_token", &csrf)]);
+        assert_eq!(browser.submit(&disable, None).await.page().status, 403);
+        let root = app.cli_json(&["user", "show", "root"]);
+        assert!(root.get("disabled_at").is_none(), "root was not disabled");
+        assert_eq!(app.cli_json(&["user", "show", "alice"])["roles"], serde_json::json!(["reader"]), "alice did not promote herself");
         assert_eq!(client_count(&app), before);
         assert_eq!(app.client_credentials(&ops).await["scope"], "reports:read", "nothing was deleted");
 
@@ -122,6 +129,46 @@ on_both_backends! {
         let stranger = Browser::new(&app);
         for path in ["/admin", "/admin/clients"] {
             assert!(stranger.open(path).await.page().contains("name=\"password\""));
+        }
+    }
+
+    async fn an_admin_finds_creates_disables_and_resets_users_in_the_console(db) {
+        let app = spawn_app(db).await;
+        people(&app);
+        let client = app.first_party_client(&["books:read"]);
+        let (browser, _) = signed_in(&app, "root").await;
+        let found = browser.open("/admin/users?search=AL").await.page();
+        assert_eq!(found.select_text("#users td a"), vec!["alice".to_owned()], "{}", found.body);
+
+        let list = browser.open("/admin/users").await.page();
+        let form = list.form_with("username").with("username", "bob").with("password", PASSWORD).with("roles", "reader");
+        let bob = browser.submit(&form, None).await.page();
+        assert!(bob.contains("The user was created"), "{}", bob.body);
+        assert_eq!(app.password_grant(&client, "bob", PASSWORD, None).await.status(), 200);
+        let taken = browser.submit(&list.form_with("username").with("username", "BOB").with("password", PASSWORD), None).await.page();
+        assert_eq!(taken.status, 400);
+        assert!(taken.contains("taken"));
+
+        let action = |page: &Page, name: &str| page.forms().into_iter().find(|f| f.action.path().ends_with(name)).unwrap_or_else(|| panic!("no {name} form"));
+        let disabled = browser.submit(&action(&bob, "/disable"), None).await.page();
+        assert!(disabled.contains("Disabled:"), "{}", disabled.body);
+        oauth_error(app.password_grant(&client, "bob", PASSWORD, None).await, 400, "invalid_grant").await;
+        let enabled = browser.submit(&action(&disabled, "/enable"), None).await.page();
+        assert!(enabled.contains("Enabled."));
+        let reset = browser.submit(&action(&enabled, "/password").with("new_password", "short"), None).await.page();
+        assert_eq!(reset.status, 400, "a short password is refused");
+        let reset = browser.submit(&action(&enabled, "/password").with("new_password", "an entirely new passphrase"), None).await.page();
+        assert!(reset.contains("The password was set"));
+        assert_eq!(app.password_grant(&client, "bob", "an entirely new passphrase", None).await.status(), 200);
+        let removed = browser.submit(&action(&reset, "/remove-role"), None).await.page();
+        assert!(removed.contains("Role reader taken."));
+        let unknown = browser.submit(&action(&removed, "/add-role").with("role", "no-such-role"), None).await.page();
+        assert_eq!(unknown.status, 400);
+        let ended = browser.submit(&action(&removed, "/end-sessions"), None).await.page();
+        assert!(ended.contains("session(s)"));
+        let events = app.cli_json(&["events"]).to_string();
+        for kind in ["user_created", "user_disabled", "user_enabled", "password_changed", "role_removed", "sessions_revoked"] {
+            assert!(events.contains(kind), "{kind}");
         }
     }
 }
