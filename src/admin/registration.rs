@@ -384,6 +384,25 @@ impl Registration {
                     }
                 }
                 let Checked { spec, auth_method } = metadata.check()?;
+                // The registration token is the client's own: it may narrow what the client
+                // may do, never widen it (that takes an admin), and never make it an admin.
+                if let Some(g) = spec.grant_types.iter().find(|g| !current.grant_types.contains(g)) {
+                    return Err(metadata_error(format!(
+                        "grant type `{}` is not registered for this client: a client may drop grant types, not add them",
+                        printable(g)
+                    ))
+                    .into());
+                }
+                let registered = crate::domain::ScopeSet::parse(&current.scopes.join(" "))
+                    .unwrap_or_default();
+                let asked = admin::parse_scopes(&spec.scopes)?;
+                if let Some(s) = asked.iter().find(|s| !registered.contains(s)) {
+                    return Err(metadata_error(format!(
+                        "scope `{}` is not registered for this client: a client may drop scopes, not add them",
+                        printable(s)
+                    ))
+                    .into());
+                }
                 if spec.public != current.public {
                     return Err(metadata_error(
                         "a client cannot change between public (none) and confidential",

@@ -2,9 +2,9 @@
 //! live (`live_token`), granted `gatehouse:admin`, whose holder may still have it now.
 //!
 //! A token says what was granted when it was minted; the check also asks whether that is
-//! still so, because an admin who is removed must lose the API at once, not in minutes: a
-//! user's token needs the user enabled and a role that allows the scope today; a client's
-//! own token (client credentials) needs the client still registered for it.
+//! still so, because an admin who is removed must lose the API at once, not in minutes: the
+//! token's client must still be registered for the scope, and a user's token needs the
+//! user enabled and a role that allows the scope today.
 
 use gatehouse_resource::AuthError;
 
@@ -31,9 +31,14 @@ pub fn admit(
     if !granted.contains(ADMIN_SCOPE) {
         return Err(insufficient());
     }
+    // The token's client must still be registered for the scope, whoever holds it: an
+    // admin who narrows a client ends its admin tokens at once.
+    if !client.scopes.contains(ADMIN_SCOPE) {
+        return Err(insufficient());
+    }
     // Client credentials: the client acts for itself (its id is the `sub`).
     let still_holds = if claims.sub == claims.client_id {
-        client.scopes.contains(ADMIN_SCOPE)
+        true
     } else {
         let enabled =
             accounts::find_user(conn, &claims.sub)?.is_some_and(|u| u.disabled_at.is_none());

@@ -50,8 +50,11 @@ pub fn grant(
         Some(r) => r,
         None => original,
     };
-    // Roles may have changed since the login.
-    let granted = asked.within_roles(&accounts::scopes_allowed_to(conn, &stored.user_id)?);
+    // Roles may have changed since the login, and so may the client's registration: an
+    // admin who takes a scope from a client takes it from its refresh tokens too.
+    let granted = asked
+        .intersection(&client.scopes)
+        .within_roles(&accounts::scopes_allowed_to(conn, &stored.user_id)?);
     let roles = accounts::user_role_names(conn, &stored.user_id)?;
     if granted.is_empty() {
         return Err(OAuthError::invalid_scope(

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::connection::on_backend;
 use super::refresh_tokens;
-use super::schema::authorization_codes;
+use super::schema::{authorization_codes, users};
 use super::{DbConnection, StorageError};
 use crate::domain::secret::SecretHash;
 use crate::domain::Authentication;
@@ -137,7 +137,15 @@ pub fn exchange(
             .find(&key)
             .filter(authorization_codes::client_id.eq(client_id))
             .filter(authorization_codes::used_at.is_null())
-            .filter(authorization_codes::expires_at.gt(now)),
+            .filter(authorization_codes::expires_at.gt(now))
+            // A user disabled since the code was issued gets nothing for it.
+            .filter(
+                authorization_codes::user_id.eq_any(
+                    users::table
+                        .filter(users::disabled_at.is_null())
+                        .select(users::id),
+                ),
+            ),
     )
     .set((
         authorization_codes::used_at.eq(now),

@@ -120,6 +120,10 @@ on_both_backends! {
         let (verifier, challenge) = pkce_pair();
         let back = sign_in(&s, &browser, "openid books:read", &challenge, &[]).await;
         let tokens = exchange(&s, &back, &verifier).await;
+        // A code issued before the disable buys nothing after it.
+        let (late_verifier, late_challenge) = pkce_pair();
+        let late = browser.open(&crate::openid::authorize(&s.client.id, "openid books:read", &late_challenge, &[])).await.left();
+        let late_code = crate::browser::query_param(&late, "code").expect("a second code, consent remembered");
         let access = tokens["access_token"].as_str().unwrap();
         let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"].clone();
 
@@ -129,6 +133,8 @@ on_both_backends! {
         assert_eq!(sessions[0]["amr"], "pwd");
 
         s.app.cli_json(&["user", "disable", "alice"]);
+        let form = [("grant_type", "authorization_code"), ("code", late_code.as_str()), ("redirect_uri", crate::openid::REDIRECT), ("code_verifier", late_verifier.as_str())];
+        oauth_error(s.app.token(&form, Some((&s.client.id, &s.client.secret))).await, 400, "invalid_grant").await;
         // The memory of userinfo answers lasts a second.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(userinfo(&s.app, Some(access)).await.status(), 401);
@@ -175,6 +181,18 @@ on_both_backends! {
         assert!(fails(&app, &["user", "delete", "alice"]).contains("no user"));
         let again = app.create_user("Alice", PASSWORD, &[]);
         assert_ne!(again, id, "a new user is a new subject");
+    }
+
+    async fn a_scope_taken_from_a_client_is_taken_from_its_refresh_tokens(db) {
+        let app = spawn_app(db).await;
+        app.create_role("staff", &["books:read", "books:write"]);
+        app.create_user("alice", PASSWORD, &["staff"]);
+        let client = app.first_party_client(&["books:read", "books:write"]);
+        let tokens: Value = password_login(&app, &client, "alice", PASSWORD).await.json().await.unwrap();
+        assert_eq!(tokens["scope"], "books:read books:write");
+        app.cli_json(&["client", "update", &client.id, "--scope", "books:read"]);
+        let refreshed: Value = app.refresh(&client, tokens["refresh_token"].as_str().unwrap(), None).await.json().await.unwrap();
+        assert_eq!(refreshed["scope"], "books:read", "the refresh is narrowed to the client's registration");
     }
 
     async fn roles_given_and_taken_change_the_next_token(db) {

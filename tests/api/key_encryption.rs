@@ -51,6 +51,12 @@ macro_rules! raw {
         match $url.strip_prefix("sqlite://") {
             Some(path) => {
                 let mut $conn = diesel::SqliteConnection::establish(path).unwrap();
+                // The server may be writing: wait for its lock, as it waits for ours.
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut $conn,
+                    "PRAGMA busy_timeout = 10000",
+                )
+                .unwrap();
                 $body
             }
             None => {

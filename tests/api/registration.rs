@@ -248,7 +248,7 @@ on_both_backends! {
         let created = register_ok(&app, &admin, &json!({
             "client_name": "Exporter",
             "grant_types": ["client_credentials"],
-            "scope": "reports:read",
+            "scope": "reports:read reports:write",
         })).await;
         let other = register_ok(&app, &admin, &code_client()).await;
         let id = created["client_id"].as_str().unwrap().to_owned();
@@ -279,7 +279,7 @@ on_both_backends! {
             "client_secret": client.secret,
             "client_name": "Exporter v2",
             "grant_types": ["client_credentials"],
-            "scope": "reports:read reports:write",
+            "scope": "reports:read",
             // What a read returned may be sent back; it is not metadata to change.
             "client_id_issued_at": created["client_id_issued_at"],
             "registration_client_uri": uri,
@@ -288,9 +288,23 @@ on_both_backends! {
         assert_eq!(res.status(), 200);
         let replaced: Value = res.json().await.unwrap();
         assert_eq!(replaced["client_name"], "Exporter v2");
-        assert_eq!(replaced["scope"], "reports:read reports:write");
+        assert_eq!(replaced["scope"], "reports:read");
         let form = [("grant_type", "client_credentials"), ("scope", "reports:write")];
-        assert_eq!(app.token(&form, Some((&client.id, &client.secret))).await.status(), 200, "the new scope is granted at once");
+        oauth_error(app.token(&form, Some((&client.id, &client.secret))).await, 400, "invalid_scope").await;
+
+        // Its own token may narrow the client, never widen it, least of all to an admin.
+        for (field, value) in [
+            ("scope", json!("reports:read gatehouse:admin")),
+            ("scope", json!("reports:read reports:write")),
+            ("grant_types", json!(["client_credentials", "password"])),
+        ] {
+            let mut widened = replacement.clone();
+            widened[field] = value;
+            let error = oauth_error(put(widened).await.unwrap(), 400, "invalid_client_metadata").await;
+            assert!(error["error_description"].as_str().unwrap().contains("not registered for this client"), "{error}");
+        }
+        let form = [("grant_type", "client_credentials"), ("scope", "gatehouse:admin")];
+        oauth_error(app.token(&form, Some((&client.id, &client.secret))).await, 400, "invalid_scope").await;
 
         let mut without_id = replacement.clone();
         without_id.as_object_mut().unwrap().remove("client_id");
@@ -333,7 +347,11 @@ on_both_backends! {
         }
         let query = format!("SELECT registration_token_hash FROM clients WHERE id = '{id}'");
         let stored: Vec<Stored> = match app.db.url.strip_prefix("sqlite://") {
-            Some(path) => diesel::sql_query(query).load(&mut diesel::SqliteConnection::establish(path).unwrap()).unwrap(),
+            Some(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 10000").unwrap();
+                diesel::sql_query(query).load(&mut conn).unwrap()
+            }
             None => diesel::sql_query(query).load(&mut diesel::PgConnection::establish(&app.db.url).unwrap()).unwrap(),
         };
         let expected: [u8; 32] = Sha256::digest(rat.as_bytes()).into();
