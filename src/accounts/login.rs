@@ -177,18 +177,24 @@ impl LoginService {
 
     /// Completes a login on the form whose password was right and that owes no second
     /// factor, starting `session`.
+    /// Answers false, starting nothing, when the password was changed or the user disabled
+    /// while it was checked.
     pub async fn sign_in(
         &self,
         keys: LoginKeys,
-        user_id: String,
+        user: User,
         context: LoginContext,
         session: NewLoginSession,
         now: i64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         self.db
             .run(move |conn| {
+                if !accounts::may_still_sign_in(conn, &user.id, &user.password_hash)? {
+                    return Ok(false);
+                }
                 let session = Some((&session, Amr::Password));
-                complete(conn, &keys, &user_id, &context, session, now)
+                complete(conn, &keys, &user.id, &context, session, now)?;
+                Ok(true)
             })
             .await
     }
@@ -228,16 +234,21 @@ impl LoginService {
             .await
     }
 
-    /// Completes a password grant's login, on the blocking pool (no browser session).
+    /// Completes a password grant's login, on the blocking pool (no browser session);
+    /// false, completing nothing, as [`sign_in`](Self::sign_in) says.
     pub fn complete_grant(
         &self,
         conn: &mut DbConnection,
         keys: &LoginKeys,
-        user_id: &str,
+        user: &User,
         context: &LoginContext,
         now: i64,
-    ) -> Result<(), StorageError> {
-        complete(conn, keys, user_id, context, None, now)
+    ) -> Result<bool, StorageError> {
+        if !accounts::may_still_sign_in(conn, &user.id, &user.password_hash)? {
+            return Ok(false);
+        }
+        complete(conn, keys, &user.id, context, None, now)?;
+        Ok(true)
     }
 }
 

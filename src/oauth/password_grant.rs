@@ -86,7 +86,10 @@ pub async fn grant(
 
     let login = login.clone();
     db.run(move |conn| {
-        login.complete_grant(conn, &keys, &user.id, &context, now)?;
+        if !login.complete_grant(conn, &keys, &user, &context, now)? {
+            // Reset or disabled while the password was checked.
+            return Err(OAuthError::invalid_grant("invalid username or password"));
+        }
         let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
         let granted = ScopeSet::granted_to_user(asked.scope.as_ref(), &client.scopes, &allowed)
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;

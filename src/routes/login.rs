@@ -109,10 +109,12 @@ pub async fn login(
     }
     let session = browser.logged_in(&user.id, now);
     match login
-        .sign_in(keys, user.id, context, started(&session), now)
+        .sign_in(keys, user, context, started(&session), now)
         .await
     {
-        Ok(()) => onwards(
+        // The password was changed, or the user disabled, while it was checked.
+        Ok(false) => render(pages::page(StatusCode::OK), BAD_LOGIN),
+        Ok(true) => onwards(
             &browser,
             &session,
             &destination.next(&service, &session),

@@ -151,6 +151,24 @@ pub fn fill_username_keys(conn: &mut DbConnection) -> Result<usize, StorageError
     })
 }
 
+/// Whether `user_id` may still sign in with the password whose hash `verified` was checked:
+/// enabled, and the password not changed since. A login's last step asks, so a reset or a
+/// disable made while bcrypt ran is not undone by the login finishing after it.
+pub fn may_still_sign_in(
+    conn: &mut DbConnection,
+    user_id: &str,
+    verified: &str,
+) -> Result<bool, StorageError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(verified))
+            .filter(users::disabled_at.is_null()),
+    ))
+    .get_result(conn)?)
+}
+
 /// Every scope the user's roles allow, now.
 pub fn scopes_allowed_to(conn: &mut DbConnection, user_id: &str) -> Result<ScopeSet, StorageError> {
     let rows: Vec<String> = user_roles::table

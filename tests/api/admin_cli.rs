@@ -183,6 +183,23 @@ on_both_backends! {
         assert_ne!(again, id, "a new user is a new subject");
     }
 
+    async fn a_disable_made_while_a_password_is_checked_is_not_undone_by_the_login(db) {
+        // A slow hash, so that the disable lands while the server checks the password.
+        let app = crate::helpers::spawn_app_with(db, &[("GATEHOUSE_ACCOUNTS_BCRYPT_COST", "13")]).await;
+        app.create_role("reader", &["books:read"]);
+        app.create_user("alice", PASSWORD, &["reader"]);
+        let client = app.first_party_client(&["books:read"]);
+        let login = password_login(&app, &client, "alice", PASSWORD);
+        let disable = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            app.cli_json(&["user", "disable", "alice"])
+        };
+        let (answer, _) = futures_util::join!(login, disable);
+        oauth_error(answer, 400, "invalid_grant").await;
+        app.cli_json(&["user", "enable", "alice"]);
+        assert_eq!(password_login(&app, &client, "alice", PASSWORD).await.status(), 200);
+    }
+
     async fn a_scope_taken_from_a_client_is_taken_from_its_refresh_tokens(db) {
         let app = spawn_app(db).await;
         app.create_role("staff", &["books:read", "books:write"]);
