@@ -426,7 +426,7 @@ impl Registration {
                 Ok((view, auth_method))
             })
             .await?;
-        settle().await;
+        client_cache::settle().await;
         Ok(self.answer(&view, method))
     }
 
@@ -446,7 +446,7 @@ impl Registration {
                 Ok(admin::delete_client(conn, &actor, &id, now)?)
             })
             .await?;
-        settle().await;
+        client_cache::settle().await;
         Ok(())
     }
 }
@@ -462,10 +462,4 @@ fn registered(
     let view = ClientView::from(&client);
     let method = AuthMethod::of(&view, stored.as_deref());
     Ok((view, method))
-}
-
-/// Waits until no instance still serves a client as it was read before the change: each
-/// re-reads a client it holds after `client_cache::MAX_AGE`.
-async fn settle() {
-    actix_web::rt::time::sleep(client_cache::MAX_AGE).await;
 }

@@ -24,6 +24,13 @@ use crate::domain::Client;
 /// How long an entry is used before the database is asked again.
 pub const MAX_AGE: Duration = Duration::from_millis(500);
 
+/// Waits until no instance still serves a client as it was read before a change that just
+/// committed: each re-reads a client it holds after [`MAX_AGE`]. HTTP changes to a client
+/// answer after this, as the CLI does.
+pub async fn settle() {
+    actix_web::rt::time::sleep(MAX_AGE).await;
+}
+
 /// The most clients held; beyond it new clients are served from the database until stale
 /// entries make room. Far above the clients one server sees in a second.
 pub const CAPACITY: usize = 4096;

@@ -42,21 +42,16 @@ async fn current_page(
     account: &AccountService,
     session: &Session,
     now: i64,
-    mut extras: Extras,
+    extras: Extras,
 ) -> HttpResponse {
-    let Some(who) = session.signed_in(now) else {
-        return render(response, session, Security::SignedOut, extras);
+    let security = match session.signed_in(now) {
+        None => Security::SignedOut,
+        Some(who) => match service.security(who, now).await {
+            Ok(security) => security,
+            Err(e) => return storage_failed(&e),
+        },
     };
-    let security = match service.security(who.clone(), now).await {
-        Ok(security) => security,
-        Err(e) => return storage_failed(&e),
-    };
-    match account.apps(who, now).await {
-        Ok(apps) => extras.apps = apps.unwrap_or_default(),
-        Err(e) => return storage_failed(&e),
-    }
-    extras.min_password_length = account.min_password_length();
-    render(response, session, security, extras)
+    judged_page(response, account, session, now, security, extras).await
 }
 
 pub async fn show(
@@ -216,31 +211,23 @@ pub async fn confirm(
             .insert_header((header::LOCATION, ACCOUNT_PATH))
             .finish(),
         Ok(security) => {
-            current_page_with(
-                pages::page(StatusCode::OK),
-                &account,
-                &session,
-                now,
-                security,
-            )
-            .await
+            let page = pages::page(StatusCode::OK);
+            judged_page(page, &account, &session, now, security, Extras::default()).await
         }
         Err(e) => storage_failed(&e),
     }
 }
 
-/// The page after a step that already judged two-step verification.
-async fn current_page_with(
+/// The page for `security` as already judged, with the user's apps.
+async fn judged_page(
     response: actix_web::HttpResponseBuilder,
     account: &AccountService,
     session: &Session,
     now: i64,
     security: Security,
+    mut extras: Extras,
 ) -> HttpResponse {
-    let mut extras = Extras {
-        min_password_length: account.min_password_length(),
-        ..Extras::default()
-    };
+    extras.min_password_length = account.min_password_length();
     if let Some(who) = session.signed_in(now) {
         match account.apps(who, now).await {
             Ok(apps) => extras.apps = apps.unwrap_or_default(),

@@ -18,6 +18,7 @@ use crate::admin::{
     self, ClientChange, ClientPage, ClientSpec, ClientView, ConsentView, CreatedClient, Ended,
     NewUser, ProfileChange, RoleView, SessionView, StoredEvent, UserPage, UserView,
 };
+use crate::oauth::client_cache;
 use crate::oauth::json_body::JsonBody;
 use crate::oauth::OAuthError;
 
@@ -480,7 +481,7 @@ pub async fn update_client(
             move |conn, actor, cx, change| admin::update_client(conn, actor, &id, change, cx.now),
         )
         .await?;
-    settle().await;
+    client_cache::settle().await;
     ok(view)
 }
 
@@ -496,7 +497,7 @@ pub async fn delete_client(
         admin::delete_client(conn, actor, &id, cx.now)
     })
     .await?;
-    settle().await;
+    client_cache::settle().await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -513,7 +514,7 @@ pub async fn rotate_secret(
             admin::rotate_client_secret(conn, actor, &id, cx.now)
         })
         .await?;
-    settle().await;
+    client_cache::settle().await;
     ok(NewSecret { client_secret })
 }
 
@@ -530,10 +531,4 @@ pub async fn list_events(req: HttpRequest, api: web::Data<AdminApi>) -> Answer {
             admin::list_events(conn, q.user.as_deref(), q.since, limit)
         })
         .await?)
-}
-
-/// Waits until no instance still serves a client as it was before the change (see
-/// `oauth::client_cache::MAX_AGE`).
-async fn settle() {
-    actix_web::rt::time::sleep(crate::oauth::client_cache::MAX_AGE).await;
 }

@@ -316,7 +316,7 @@ pub async fn delete(
         .await;
     match answer {
         Ok((_, None)) => {
-            actix_web::rt::time::sleep(crate::oauth::client_cache::MAX_AGE).await;
+            crate::oauth::client_cache::settle().await;
             HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, CONSOLE_CLIENTS_PATH))
                 .finish()
