@@ -45,6 +45,7 @@ use crate::tokens::at_rest;
 use crate::tokens::kek::KekError;
 use crate::tokens::keys::Keyring;
 use crate::tokens::sealing::SealingKeys;
+use crate::web::brand::{self, Brand, BrandError};
 use crate::web::pages::ScopeDescriptions;
 use crate::web::session::BrowserSessions;
 
@@ -54,6 +55,8 @@ pub enum StartupError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Keys(#[from] KekError),
+    #[error(transparent)]
+    Brand(#[from] BrandError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -185,6 +188,7 @@ impl Application {
             clock.clone(),
         ));
         let descriptions = web::Data::new(ScopeDescriptions(settings.scopes.descriptions.clone()));
+        let brand = web::Data::new(Brand::load(&settings.ui)?);
         let minter = Arc::new(Minter {
             issuer: issuer.clone(),
             audience,
@@ -249,6 +253,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(crate::web::headers::defaults())
+                .wrap(from_fn(brand::scope))
                 .wrap(from_fn(telemetry::log_request))
                 .app_data(tokens.clone())
                 .app_data(userinfo.clone())
@@ -263,6 +268,7 @@ impl Application {
                 .app_data(discovery.clone())
                 .app_data(authorization.clone())
                 .app_data(descriptions.clone())
+                .app_data(brand.clone())
                 .app_data(browser.clone())
                 .app_data(body_limit)
                 .app_data(body_read_timeout)

@@ -9,7 +9,6 @@ use qrcode::QrCode;
 
 use crate::accounts::self_service::{Security, SelfService};
 use crate::accounts::totp::TotpSecret;
-use crate::accounts::two_factor::ISSUER_LABEL;
 use crate::admin::account::{AccountService, PasswordChange};
 use crate::admin::ConsentView;
 use crate::oauth::request::client_ip;
@@ -17,7 +16,7 @@ use crate::web::csrf::CsrfForm;
 use crate::web::flow::storage_failed;
 use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
 use crate::web::paths::{
-    ACCOUNT_NAME, ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH,
+    account_name, ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH,
     ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, LOGIN_PATH, SECOND_FACTOR_PATH,
 };
 use crate::web::session::{BrowserSessions, Session};
@@ -252,7 +251,7 @@ fn render(
         Security::SignedOut if session.pending.is_some() => pages::render_with(
             response,
             &TotpPage {
-                client_name: ACCOUNT_NAME,
+                client_name: &account_name(),
                 action: SECOND_FACTOR_PATH,
                 csrf_token: csrf,
                 authorization: None,
@@ -263,7 +262,7 @@ fn render(
         Security::SignedOut => pages::render_with(
             response,
             &LoginPage {
-                client_name: ACCOUNT_NAME,
+                client_name: &account_name(),
                 action: LOGIN_PATH,
                 csrf_token: csrf,
                 authorization: None,
@@ -275,7 +274,7 @@ fn render(
         Security::Reauthenticate(user) => pages::render_with(
             response,
             &LoginPage {
-                client_name: ACCOUNT_NAME,
+                client_name: &account_name(),
                 action: LOGIN_PATH,
                 csrf_token: csrf,
                 authorization: None,
@@ -329,7 +328,10 @@ fn account_page<'a>(
         on,
         recovery_codes,
         qr_svg: secret
-            .map(|s| qr_svg(&s.otpauth_uri(ISSUER_LABEL, username)))
+            .map(|s| {
+                let label = crate::web::brand::with_current(|b| b.name.clone());
+                qr_svg(&s.otpauth_uri(&label, username))
+            })
             .unwrap_or_default(),
         secret: secret.map(TotpSecret::base32).unwrap_or_default(),
         error,

@@ -15,7 +15,7 @@ use crate::web::csrf::CsrfForm;
 use crate::web::flow::storage_failed;
 use crate::web::pages::{self, LoginPage, TotpPage};
 use crate::web::paths::{
-    CONSOLE_CLIENTS_PATH, CONSOLE_NAME, CONSOLE_NEXT, LOGIN_PATH, SECOND_FACTOR_PATH,
+    console_name, CONSOLE_CLIENTS_PATH, CONSOLE_NEXT, LOGIN_PATH, SECOND_FACTOR_PATH,
 };
 use crate::web::session::{BrowserSessions, Session};
 
@@ -70,7 +70,7 @@ fn refused(
         Refused::SignIn if session.pending.is_some() => pages::render_with(
             response,
             &TotpPage {
-                client_name: CONSOLE_NAME,
+                client_name: &console_name(),
                 action: SECOND_FACTOR_PATH,
                 csrf_token: &session.csrf,
                 authorization: None,
@@ -81,7 +81,7 @@ fn refused(
         Refused::SignIn => pages::render_with(
             response,
             &LoginPage {
-                client_name: CONSOLE_NAME,
+                client_name: &console_name(),
                 action: LOGIN_PATH,
                 csrf_token: &session.csrf,
                 authorization: None,

@@ -19,7 +19,7 @@ use crate::web::csrf::CsrfForm;
 use crate::web::flow::{refused, storage_failed};
 use crate::web::pages::{self, LoginPage, MessagePage, TotpPage};
 use crate::web::paths::{
-    ACCOUNT_NAME, ACCOUNT_PATH, CONSOLE_NAME, CONSOLE_NEXT, CONSOLE_PATH, LOGIN_PATH, RESUME_PATH,
+    account_name, console_name, ACCOUNT_PATH, CONSOLE_NEXT, CONSOLE_PATH, LOGIN_PATH, RESUME_PATH,
     SECOND_FACTOR_PATH,
 };
 use crate::web::session::{BrowserSessions, Session};
@@ -53,7 +53,7 @@ pub async fn login(
         pages::render_with(
             response,
             &LoginPage {
-                client_name: destination.name(),
+                client_name: &destination.name(),
                 action: LOGIN_PATH,
                 csrf_token: &session.csrf,
                 authorization: destination.sealed(),
@@ -175,7 +175,7 @@ pub async fn second_factor(
         pages::render_with(
             response,
             &TotpPage {
-                client_name: destination.name(),
+                client_name: &destination.name(),
                 action: SECOND_FACTOR_PATH,
                 csrf_token: &session.csrf,
                 authorization: destination.sealed(),
@@ -253,11 +253,11 @@ impl Destination {
     }
 
     /// What the pages say the login is for.
-    fn name(&self) -> &str {
+    fn name(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Destination::Authorize { pending, .. } => &pending.request.client_name,
-            Destination::Account => ACCOUNT_NAME,
-            Destination::Console => CONSOLE_NAME,
+            Destination::Authorize { pending, .. } => pending.request.client_name.as_str().into(),
+            Destination::Account => account_name().into(),
+            Destination::Console => console_name().into(),
         }
     }
 

@@ -18,6 +18,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 
 use crate::oauth::OAuthError;
+use crate::web::brand::{self, Brand};
 use crate::web::cors;
 
 pub use crate::web::paths::AUTHORIZE_PATH;
@@ -112,6 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(only("GET, PUT or DELETE"))),
     )
     .configure(admin_routes)
+    .route(brand::LOGO_PATH, web::get().to(logo))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }
@@ -192,4 +194,9 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
                 .route("/clients/{client_id}/secret", web::post().to(rotate_secret))
                 .route("/events", web::get().to(list_events)),
         );
+}
+
+/// The configured logo (`ui.logo_file`), served from memory.
+async fn logo(brand: web::Data<Brand>) -> HttpResponse {
+    brand.logo_response()
 }

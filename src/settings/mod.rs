@@ -41,6 +41,7 @@ pub struct Settings {
     pub scopes: ScopeSettings,
     pub log: LogSettings,
     pub keys: KeySettings,
+    pub ui: UiSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +145,15 @@ impl LimitSettings {
 pub struct ScopeSettings {
     /// Consent-page descriptions by scope name.
     pub descriptions: std::collections::BTreeMap<String, String>,
+}
+
+/// What the pages show of the product (`web::brand`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    pub product_name: String,
+    /// A PNG, JPEG, GIF, WebP or SVG file; empty for none.
+    pub logo_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +309,13 @@ impl Settings {
         }
         if !(100..=300_000).contains(&self.server.body_read_timeout_ms) {
             return invalid("server.body_read_timeout_ms must be between 100 and 300000");
+        }
+        let name = &self.ui.product_name;
+        if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control)
+        {
+            return invalid(
+                "ui.product_name must be 1 to 64 characters, none of them control characters",
+            );
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

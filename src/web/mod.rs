@@ -2,6 +2,7 @@
 //! carries, the CSRF form guard, the browser URLs, sealed session cookies and the HTML pages
 //! of the login and consent steps. What two routes share lives here, never in a route.
 
+pub mod brand;
 pub mod cors;
 pub mod csrf;
 pub mod errors;

@@ -6,11 +6,12 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
 
+use super::brand;
 use crate::domain::ScopeSet;
 
-/// Pages load nothing from anywhere and run no script; only their own inline style applies.
-const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+/// Pages load nothing from anywhere else and run no script; only their own inline style and
+/// the configured logo (served by gatehouse itself, `web::brand`) apply.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -142,10 +143,15 @@ pub fn render(status: StatusCode, template: &impl Template) -> HttpResponse {
     render_with(page(status), template)
 }
 
-/// Renders into `response` (which may carry cookies); a template that fails to render is a
-/// 500 rather than a panic.
+/// Renders into `response` (which may carry cookies), under the request's brand (the
+/// templates' runtime value `brand`); a template that fails to render is a 500 rather than a
+/// panic.
 pub fn render_with(mut response: HttpResponseBuilder, template: &impl Template) -> HttpResponse {
-    match template.render() {
+    let rendered = brand::with_current(|b| {
+        let brand: &dyn std::any::Any = b;
+        template.render_with_values(&("brand", brand))
+    });
+    match rendered {
         Ok(body) => response.body(body),
         Err(e) => {
             tracing::error!(error = %e, "a page failed to render");

@@ -17,7 +17,9 @@ pub const ACCOUNT_REVOKE_APP_PATH: &str = "/account/apps/revoke";
 pub const ACCOUNT_SIGN_OUT_EVERYWHERE_PATH: &str = "/account/sign-out-everywhere";
 
 /// The login page's "to continue to …" when signing in to one's own account.
-pub const ACCOUNT_NAME: &str = "your gatehouse account";
+pub fn account_name() -> String {
+    super::brand::with_current(|b| format!("your {} account", b.name))
+}
 
 /// The admin console, its pages under it.
 pub const CONSOLE_PATH: &str = "/admin";
@@ -25,4 +27,6 @@ pub const CONSOLE_CLIENTS_PATH: &str = "/admin/clients";
 /// The login form's `next` for a login that leads to the console.
 pub const CONSOLE_NEXT: &str = "console";
 /// The login page's "to continue to …" for the console.
-pub const CONSOLE_NAME: &str = "the gatehouse admin console";
+pub fn console_name() -> String {
+    super::brand::with_current(|b| format!("the {} admin console", b.name))
+}

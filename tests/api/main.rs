@@ -18,6 +18,7 @@ mod admin_api;
 mod admin_cli;
 mod authorization_code;
 mod bad_input;
+mod branding;
 mod cli;
 mod cli_robustness;
 mod client_cache;
