@@ -239,6 +239,7 @@ impl Application {
         let account = web::Data::new(AccountService::new(
             db.clone(),
             login.clone(),
+            self_service.clone().into_inner(),
             PasswordRules {
                 bcrypt_cost: settings.accounts.bcrypt_cost,
                 min_length: settings.accounts.min_password_length,

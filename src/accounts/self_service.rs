@@ -1,7 +1,8 @@
-//! What signed-in users do to their own account (the `/account` pages): today, turning on
-//! two-step verification with a first code. Each step first checks that the session is
-//! still signed in (its `login_sessions` row is there) and, for a change, that the user
-//! signed in recently.
+//! What signed-in users do to their own two-step verification (the `/account` page): turn it
+//! on with a first code, turn it off, get new recovery codes. Each step first checks that the
+//! session is still signed in (its `login_sessions` row is there) and, for a change, that the
+//! user signed in recently; the password asked again for each change is checked by the caller
+//! (`admin::account`), which has the login limits.
 
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ pub enum Security {
     /// Signed in, but not recently: sign in again before changing anything.
     Reauthenticate(User),
     On(User),
-    /// Just turned on: the recovery codes, shown this once.
+    /// Just turned on, or new codes asked for: the recovery codes, shown this once.
     JustOn(User, Vec<String>),
     /// Off: the secret to scan, waiting for its first code.
     Enrol {
@@ -106,6 +107,99 @@ impl SelfService {
             })
             .await
     }
+}
+
+impl SelfService {
+    /// Turns two-step verification off: the password alone signs in again.
+    pub async fn turn_off(
+        &self,
+        who: SignedIn,
+        ip: Option<String>,
+        now: i64,
+    ) -> Result<Security, StorageError> {
+        self.change(who, now, move |conn, sealing, user| {
+            if stored_factor::remove(conn, &user.id)? {
+                record(conn, EventKind::TotpDisabled, &user, ip.as_deref(), now)?;
+            }
+            enrol(conn, sealing, user, false, now)
+        })
+        .await
+    }
+
+    /// New recovery codes, the earlier ones void; shown this once.
+    pub async fn renew_recovery_codes(
+        &self,
+        who: SignedIn,
+        ip: Option<String>,
+        now: i64,
+    ) -> Result<Security, StorageError> {
+        self.change(
+            who,
+            now,
+            move |conn, sealing, user| match two_factor::renew_recovery_codes(conn, &user.id, now)?
+            {
+                Some(codes) => {
+                    let kind = EventKind::RecoveryCodesReplaced;
+                    record(conn, kind, &user, ip.as_deref(), now)?;
+                    Ok(Security::JustOn(user, codes))
+                }
+                None => enrol(conn, sealing, user, false, now),
+            },
+        )
+        .await
+    }
+
+    /// Runs `change` for the signed-in user, if the session is still signed in and recent.
+    async fn change(
+        &self,
+        who: SignedIn,
+        now: i64,
+        change: impl FnOnce(&mut DbConnection, &SealingKeys, User) -> Result<Security, StorageError>
+            + Send
+            + 'static,
+    ) -> Result<Security, StorageError> {
+        let sealing = self.sealing.clone();
+        self.db
+            .run(move |conn| match changeable(conn, &who, now)? {
+                None => Ok(Security::SignedOut),
+                Some(Err(refused)) => Ok(refused),
+                Some(Ok(user)) => change(conn, &sealing, user),
+            })
+            .await
+    }
+}
+
+/// The user a change is for: `None` once signed out, `Err` with the answer when the sign-in
+/// is not recent enough to change anything.
+fn changeable(
+    conn: &mut DbConnection,
+    who: &SignedIn,
+    now: i64,
+) -> Result<Option<Result<User, Security>>, StorageError> {
+    let Some(user) = login_sessions::signed_in(conn, &who.sid, &who.user_id, now)? else {
+        return Ok(None);
+    };
+    if !who.recently {
+        return Ok(Some(Err(Security::Reauthenticate(user))));
+    }
+    Ok(Some(Ok(user)))
+}
+
+/// A change the user made to their own account, in the event log.
+fn record(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    user: &User,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<(), StorageError> {
+    let event = Event {
+        actor: Some(&user.id),
+        ip,
+        detail: Some("via account"),
+        ..Event::default()
+    };
+    security_events::record(conn, kind, &event, now)
 }
 
 /// Two-step verification still off: the secret waiting for its first code.

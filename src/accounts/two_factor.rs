@@ -112,6 +112,20 @@ pub fn confirm(
     Ok(Some(codes))
 }
 
+/// New recovery codes for a factor that is on, the earlier ones void; `None` when it is off.
+pub fn renew_recovery_codes(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<Vec<String>>, StorageError> {
+    if !two_factor::is_on(conn, user_id)? {
+        return Ok(None);
+    }
+    let (codes, hashes) = new_recovery_codes();
+    two_factor::replace_recovery_codes(conn, user_id, &hashes, now)?;
+    Ok(Some(codes))
+}
+
 fn check_totp(
     conn: &mut DbConnection,
     keys: &SealingKeys,

@@ -1,6 +1,7 @@
-//! Account self-service on `/account`: a signed-in user changes their password (the old one
-//! checked under the login limits, as at the login form), sees and revokes the apps they
-//! have allowed, and signs out everywhere. Every step first checks that the browser session
+//! Account self-service on `/account`: a signed-in user changes their password, turns two-step
+//! verification on or off and gets new recovery codes (each change asks for the password again,
+//! checked under the login limits as at the login form), sees and revokes the apps they have
+//! allowed, and signs out everywhere. Every step first checks that the browser session
 //! is still signed in (its `login_sessions` row is there), and each change is logged with
 //! the user as its actor (`via account`).
 
@@ -9,9 +10,20 @@ use std::sync::Arc;
 use super::{list_consents, PasswordRules};
 use super::{revoke_consent, revoke_sessions, users, Actor, AdminError, ConsentView, Ended};
 use crate::accounts::login::{LoginContext, LoginService, PasswordOutcome};
-use crate::accounts::self_service::SignedIn;
+use crate::accounts::self_service::{Security, SelfService, SignedIn};
 use crate::storage::accounts::User;
 use crate::storage::{login_sessions, Database, DbConnection, StorageError};
+
+/// Why the password asked again before a change did not confirm it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotConfirmed {
+    /// The password is wrong (or the account may not sign in).
+    Wrong,
+    /// Too many wrong passwords: wait this many seconds.
+    Wait(i64),
+    /// The password line is full; try again shortly.
+    Busy,
+}
 
 /// What a password change came to.
 #[derive(Debug)]
@@ -21,18 +33,33 @@ pub enum PasswordChange {
     Mismatch,
     /// Refused by the password rules (too short…), with why.
     Refused(String),
-    /// The current password is wrong (or the account may not sign in).
-    Wrong,
-    /// Too many wrong passwords: wait this many seconds.
-    Wait(i64),
-    /// The password line is full; try again shortly.
-    Busy,
+    /// The current password did not confirm it is the user.
+    NotConfirmed(NotConfirmed),
     Changed(Ended),
+}
+
+/// A change to the user's own two-step verification.
+#[derive(Debug, Clone)]
+pub enum TwoStepChange {
+    /// On, with the first code from the authenticator app.
+    TurnOn {
+        code: String,
+    },
+    TurnOff,
+    RenewRecoveryCodes,
+}
+
+/// What a two-step change came to: where it stands now, and whether the password confirmed
+/// the change (when it did not, nothing changed).
+pub struct TwoStepOutcome {
+    pub security: Security,
+    pub refused: Option<NotConfirmed>,
 }
 
 pub struct AccountService {
     db: Database,
     login: Arc<LoginService>,
+    two_step: Arc<SelfService>,
     rules: PasswordRules,
 }
 
@@ -49,8 +76,94 @@ fn storage(e: AdminError) -> StorageError {
 }
 
 impl AccountService {
-    pub fn new(db: Database, login: Arc<LoginService>, rules: PasswordRules) -> Self {
-        AccountService { db, login, rules }
+    pub fn new(
+        db: Database,
+        login: Arc<LoginService>,
+        two_step: Arc<SelfService>,
+        rules: PasswordRules,
+    ) -> Self {
+        AccountService {
+            db,
+            login,
+            two_step,
+            rules,
+        }
+    }
+
+    /// Checks `user`'s password again before a change, under the login limits.
+    async fn reconfirm(
+        &self,
+        user: &User,
+        password: String,
+        ip: Option<String>,
+        detail: &'static str,
+        now: i64,
+    ) -> Result<Option<NotConfirmed>, StorageError> {
+        let context = LoginContext {
+            ip,
+            client_id: None,
+            detail: Some(detail),
+        };
+        Ok(
+            match self
+                .login
+                .check_password(&user.username, password, &context, now)
+                .await?
+            {
+                PasswordOutcome::Right { user: checked, .. } if checked.id == user.id => None,
+                PasswordOutcome::Right { .. } | PasswordOutcome::Wrong => Some(NotConfirmed::Wrong),
+                PasswordOutcome::Wait(secs) => Some(NotConfirmed::Wait(secs)),
+                PasswordOutcome::Busy(_) => Some(NotConfirmed::Busy),
+            },
+        )
+    }
+
+    /// Turns two-step verification on or off, or renews the recovery codes, once the password
+    /// confirms it is the user.
+    pub async fn change_two_step(
+        &self,
+        who: SignedIn,
+        password: String,
+        change: TwoStepChange,
+        ip: Option<String>,
+        now: i64,
+    ) -> Result<TwoStepOutcome, StorageError> {
+        let probe = who.clone();
+        let Some(user) = self.db.run(move |conn| live(conn, &probe, now)).await? else {
+            return Ok(TwoStepOutcome {
+                security: Security::SignedOut,
+                refused: None,
+            });
+        };
+        let detail = match change {
+            TwoStepChange::TurnOn { .. } => "two-step verification on",
+            TwoStepChange::TurnOff => "two-step verification off",
+            TwoStepChange::RenewRecoveryCodes => "new recovery codes",
+        };
+        if let Some(refused) = self
+            .reconfirm(&user, password, ip.clone(), detail, now)
+            .await?
+        {
+            return Ok(TwoStepOutcome {
+                security: self.two_step.security(who, now).await?,
+                refused: Some(refused),
+            });
+        }
+        let security = match change {
+            TwoStepChange::TurnOn { code } => {
+                self.two_step
+                    .confirm_second_factor(who, code, ip, now)
+                    .await?
+            }
+            TwoStepChange::TurnOff => self.two_step.turn_off(who, ip, now).await?,
+            TwoStepChange::RenewRecoveryCodes => {
+                self.two_step.renew_recovery_codes(who, ip, now).await?
+            }
+        };
+        Ok(TwoStepOutcome {
+            security,
+            refused: None,
+        })
     }
 
     /// What the page tells the browser about new passwords.
@@ -97,22 +210,11 @@ impl AccountService {
         if let Err(e) = self.rules.check(&new) {
             return Ok(PasswordChange::Refused(e.to_string()));
         }
-        let context = LoginContext {
-            ip,
-            client_id: None,
-            detail: Some("password change"),
-        };
-        match self
-            .login
-            .check_password(&user.username, current, &context, now)
+        if let Some(refused) = self
+            .reconfirm(&user, current, ip, "password change", now)
             .await?
         {
-            PasswordOutcome::Right { user: checked, .. } if checked.id == user.id => {}
-            PasswordOutcome::Right { .. } | PasswordOutcome::Wrong => {
-                return Ok(PasswordChange::Wrong)
-            }
-            PasswordOutcome::Wait(secs) => return Ok(PasswordChange::Wait(secs)),
-            PasswordOutcome::Busy(_) => return Ok(PasswordChange::Busy),
+            return Ok(PasswordChange::NotConfirmed(refused));
         }
         let rules = self.rules;
         self.db

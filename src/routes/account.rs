@@ -1,5 +1,6 @@
 //! `/account/security`: a signed-in user turns on two-step verification by scanning a QR code
-//! and confirming with a first code. Signing in here needs no third-party app: the login form
+//! and confirming with a first code and the password, turns it off or renews the recovery
+//! codes (the password again), changes the password, revokes apps and signs out everywhere. Signing in here needs no third-party app: the login form
 //! of this page posts to `/login` with no authorization request, and comes back here.
 
 use actix_web::http::{header, StatusCode};
@@ -9,15 +10,18 @@ use qrcode::QrCode;
 
 use crate::accounts::self_service::{Security, SelfService};
 use crate::accounts::totp::TotpSecret;
-use crate::admin::account::{AccountService, PasswordChange};
+use crate::admin::account::{
+    AccountService, NotConfirmed, PasswordChange, TwoStepChange, TwoStepOutcome,
+};
 use crate::admin::ConsentView;
 use crate::oauth::request::client_ip;
 use crate::web::csrf::CsrfForm;
 use crate::web::flow::storage_failed;
 use crate::web::pages::{self, AccountSecurityPage, LoginPage, TotpPage};
 use crate::web::paths::{
-    account_name, ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH,
-    ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, LOGIN_PATH, SECOND_FACTOR_PATH,
+    account_name, ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_RECOVERY_CODES_PATH,
+    ACCOUNT_REVOKE_APP_PATH, ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, ACCOUNT_TWO_STEP_OFF_PATH,
+    LOGIN_PATH, SECOND_FACTOR_PATH,
 };
 use crate::web::session::{BrowserSessions, Session};
 
@@ -32,6 +36,8 @@ struct Extras {
     min_password_length: usize,
     notice: Option<String>,
     password_error: Option<String>,
+    /// Why the last two-step change was refused.
+    two_step_error: Option<String>,
 }
 
 /// The page as it stands for `session`, with what a change just said.
@@ -114,11 +120,8 @@ pub async fn change_password(
             extras.password_error = Some(match refused {
                 PasswordChange::Mismatch => "The new passwords do not match.".to_owned(),
                 PasswordChange::Refused(why) => format!("That password cannot be used: {why}."),
-                PasswordChange::Wait(secs) => {
-                    format!("Too many wrong passwords. Try again in {secs} seconds.")
-                }
-                PasswordChange::Busy => "Too many sign-ins at once. Try again shortly.".to_owned(),
-                _ => "Your current password is not right.".to_owned(),
+                PasswordChange::NotConfirmed(why) => not_confirmed(why, "Your current password"),
+                _ => "The password was not changed.".to_owned(),
             })
         }
     }
@@ -188,32 +191,95 @@ pub async fn sign_out_everywhere(
         .finish()
 }
 
+/// What the page says when the password asked again did not confirm a change.
+fn not_confirmed(why: NotConfirmed, whose: &str) -> String {
+    match why {
+        NotConfirmed::Wrong => format!("{whose} is not right."),
+        NotConfirmed::Wait(secs) => {
+            format!("Too many wrong passwords. Try again in {secs} seconds.")
+        }
+        NotConfirmed::Busy => "Too many sign-ins at once. Try again shortly.".to_owned(),
+    }
+}
+
+/// `POST /account/security`: `password` and the first `code` from the app turn two-step
+/// verification on.
 pub async fn confirm(
     req: HttpRequest,
-    service: web::Data<SelfService>,
     account: web::Data<AccountService>,
     posted: CsrfForm,
 ) -> HttpResponse {
+    let code = posted.form.param("code").unwrap_or_default().to_owned();
+    change_two_step(req, account, posted, TwoStepChange::TurnOn { code }, None).await
+}
+
+/// `POST /account/two-step/off`: with `password`, the password alone signs in again.
+pub async fn turn_off(
+    req: HttpRequest,
+    account: web::Data<AccountService>,
+    posted: CsrfForm,
+) -> HttpResponse {
+    let notice = "Two-step verification is off: signing in asks for your password alone.";
+    change_two_step(req, account, posted, TwoStepChange::TurnOff, Some(notice)).await
+}
+
+/// `POST /account/recovery-codes`: with `password`, ten new recovery codes, the old ones void.
+pub async fn renew_recovery_codes(
+    req: HttpRequest,
+    account: web::Data<AccountService>,
+    posted: CsrfForm,
+) -> HttpResponse {
+    let notice = "New recovery codes: the earlier ones no longer work.";
+    let change = TwoStepChange::RenewRecoveryCodes;
+    change_two_step(req, account, posted, change, Some(notice)).await
+}
+
+async fn change_two_step(
+    req: HttpRequest,
+    account: web::Data<AccountService>,
+    posted: CsrfForm,
+    change: TwoStepChange,
+    notice: Option<&str>,
+) -> HttpResponse {
     let CsrfForm { form, session, now } = posted;
-    let code = form.param("code").unwrap_or_default().to_owned();
-    let security = match session.signed_in(now) {
-        Some(who) => {
-            service
-                .confirm_second_factor(who, code, client_ip(&req), now)
-                .await
-        }
-        None => Ok(Security::SignedOut),
+    let Some(who) = session.signed_in(now) else {
+        return pages::redirect(ACCOUNT_PATH).finish();
     };
-    match security {
+    let password = form.param("password").unwrap_or_default().to_owned();
+    let outcome = account
+        .change_two_step(who, password, change, client_ip(&req), now)
+        .await;
+    match outcome {
+        Err(e) => storage_failed(&e),
         // Signed out meanwhile: the page itself offers the login.
-        Ok(Security::SignedOut) => HttpResponse::SeeOther()
+        Ok(TwoStepOutcome {
+            security: Security::SignedOut,
+            ..
+        }) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, ACCOUNT_PATH))
             .finish(),
-        Ok(security) => {
-            let page = pages::page(StatusCode::OK);
-            judged_page(page, &account, &session, now, security, Extras::default()).await
+        Ok(TwoStepOutcome {
+            security,
+            refused: Some(why),
+        }) => {
+            let extras = Extras {
+                two_step_error: Some(not_confirmed(why, "Your password")),
+                ..Extras::default()
+            };
+            let page = pages::page(StatusCode::BAD_REQUEST);
+            judged_page(page, &account, &session, now, security, extras).await
         }
-        Err(e) => storage_failed(&e),
+        Ok(TwoStepOutcome {
+            security,
+            refused: None,
+        }) => {
+            let extras = Extras {
+                notice: notice.map(str::to_owned),
+                ..Extras::default()
+            };
+            let page = pages::page(StatusCode::OK);
+            judged_page(page, &account, &session, now, security, extras).await
+        }
     }
 }
 
@@ -243,6 +309,7 @@ fn render(
     extras: Extras,
 ) -> HttpResponse {
     let csrf = session.csrf.as_str();
+    let refused = extras.two_step_error.as_deref();
     let page = |user, on, codes, secret, error| {
         account_page(user, csrf, on, codes, secret, error, &extras)
     };
@@ -284,19 +351,19 @@ fn render(
             },
         ),
         Security::On(user) => {
-            pages::render_with(response, &page(&user.username, true, None, None, None))
+            pages::render_with(response, &page(&user.username, true, None, None, refused))
         }
         Security::JustOn(user, codes) => pages::render_with(
             response,
-            &page(&user.username, true, Some(codes), None, None),
+            &page(&user.username, true, Some(codes), None, refused),
         ),
         Security::Enrol {
             user,
             secret,
             wrong_code,
         } => {
-            let error = wrong_code
-                .then_some("That code did not work. Enter the current code from your app.");
+            let error = refused.or(wrong_code
+                .then_some("That code did not work. Enter the current code from your app."));
             pages::render_with(
                 response,
                 &page(&user.username, false, None, Some(&secret), error),
@@ -319,6 +386,8 @@ fn account_page<'a>(
         revoke_action: ACCOUNT_REVOKE_APP_PATH,
         password_action: ACCOUNT_PASSWORD_PATH,
         everywhere_action: ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
+        turn_off_action: ACCOUNT_TWO_STEP_OFF_PATH,
+        recovery_codes_action: ACCOUNT_RECOVERY_CODES_PATH,
         min_password_length: extras.min_password_length,
         notice: extras.notice.as_deref(),
         password_error: extras.password_error.as_deref(),

@@ -24,9 +24,10 @@ use crate::web::cors;
 pub use crate::web::paths::AUTHORIZE_PATH;
 pub use crate::web::paths::END_SESSION_PATH;
 use crate::web::paths::{
-    ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_REVOKE_APP_PATH, ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
-    CONSENT_PATH, CONSOLE_CLIENTS_PATH, CONSOLE_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH,
-    LOGOUT_PATH, RESUME_PATH, SECOND_FACTOR_PATH,
+    ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_RECOVERY_CODES_PATH, ACCOUNT_REVOKE_APP_PATH,
+    ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, ACCOUNT_TWO_STEP_OFF_PATH, CONSENT_PATH,
+    CONSOLE_CLIENTS_PATH, CONSOLE_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH,
+    RESUME_PATH, SECOND_FACTOR_PATH,
 };
 
 pub const TOKEN_PATH: &str = "/token";
@@ -85,6 +86,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(account::change_password),
     )
     .route(ACCOUNT_REVOKE_APP_PATH, web::post().to(account::revoke_app))
+    .route(ACCOUNT_TWO_STEP_OFF_PATH, web::post().to(account::turn_off))
+    .route(
+        ACCOUNT_RECOVERY_CODES_PATH,
+        web::post().to(account::renew_recovery_codes),
+    )
     .route(
         ACCOUNT_SIGN_OUT_EVERYWHERE_PATH,
         web::post().to(account::sign_out_everywhere),

@@ -23,6 +23,8 @@ pub enum EventKind {
     TotpFailed,
     TotpEnabled,
     TotpDisabled,
+    /// New recovery codes; the earlier ones stop working.
+    RecoveryCodesReplaced,
     /// Every stored key re-wrapped under a new key-encryption key.
     KeysRewrapped,
     ClientUpdated,
@@ -59,6 +61,7 @@ impl EventKind {
             EventKind::TotpFailed => "totp_failed",
             EventKind::TotpEnabled => "totp_enabled",
             EventKind::TotpDisabled => "totp_disabled",
+            EventKind::RecoveryCodesReplaced => "recovery_codes_replaced",
             EventKind::KeysRewrapped => "keys_rewrapped",
             EventKind::ClientUpdated => "client_updated",
             EventKind::UserCreated => "user_created",

@@ -57,6 +57,8 @@ pub struct AccountSecurityPage<'a> {
     pub revoke_action: &'a str,
     pub password_action: &'a str,
     pub everywhere_action: &'a str,
+    pub turn_off_action: &'a str,
+    pub recovery_codes_action: &'a str,
     pub min_password_length: usize,
     /// What the last change did.
     pub notice: Option<&'a str>,

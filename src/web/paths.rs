@@ -15,6 +15,8 @@ pub const ACCOUNT_PATH: &str = "/account/security";
 pub const ACCOUNT_PASSWORD_PATH: &str = "/account/password";
 pub const ACCOUNT_REVOKE_APP_PATH: &str = "/account/apps/revoke";
 pub const ACCOUNT_SIGN_OUT_EVERYWHERE_PATH: &str = "/account/sign-out-everywhere";
+pub const ACCOUNT_TWO_STEP_OFF_PATH: &str = "/account/two-step/off";
+pub const ACCOUNT_RECOVERY_CODES_PATH: &str = "/account/recovery-codes";
 
 /// The login page's "to continue to …" when signing in to one's own account.
 pub fn account_name() -> String {

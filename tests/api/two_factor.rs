@@ -171,11 +171,17 @@ on_both_backends! {
         assert!(password_step(&s, &Browser::new(&s.app)).await.contains("name=\"decision\""));
         let right = totp(&secret, s.app.clock.now());
         let wrong = if right == "000000" { "111111" } else { "000000" };
-        let again = browser.submit(&enrol.form_with("code").with("code", wrong), None).await.page();
+        let again = browser
+            .submit(&enrol.form_with("code").with("code", wrong).with("password", PASSWORD), None)
+            .await
+            .page();
         assert!(again.contains("That code did not work"));
         assert_eq!(again.select_text("#totp-secret"), vec![secret.clone()], "the same key again");
 
-        let on = browser.submit(&again.form_with("code").with("code", &right), None).await.page();
+        let on = browser
+            .submit(&again.form_with("code").with("code", &right).with("password", PASSWORD), None)
+            .await
+            .page();
         assert_eq!(on.select_text("#recovery-codes li").len(), 10, "{}", on.body);
         assert!(browser.open("/account/security").await.page().contains("is <strong>on</strong>"));
 
@@ -186,5 +192,93 @@ on_both_backends! {
         s.app.clock.advance(30);
         let consent = send_code(&other, &code_page, &totp(&secret, s.app.clock.now())).await.page();
         assert!(consent.contains("name=\"decision\""));
+    }
+}
+
+/// The form on `page` that posts to `path`.
+#[track_caller]
+fn form_to(page: &Page, path: &str) -> crate::browser::Form {
+    page.forms()
+        .into_iter()
+        .find(|f| f.action.path() == path)
+        .unwrap_or_else(|| panic!("no form to {path}: {}", page.body))
+}
+
+on_both_backends! {
+    async fn each_change_to_two_step_verification_on_the_account_page_asks_for_the_password(db) {
+        let s = setup(db, false).await;
+        let browser = Browser::new(&s.app);
+        let login = browser.open("/account/security").await.page();
+        let enrol = log_in(&browser, &login, "alice", PASSWORD).await.page();
+        let secret = enrol.select_text("#totp-secret").pop().expect("the key");
+        let code = totp(&secret, s.app.clock.now());
+
+        // The right code with a wrong password turns nothing on, and does not spend the code.
+        let form = enrol.form_with("code").with("code", &code);
+        let refused = browser.submit(&form.clone().with("password", "not-her-password"), None).await.page();
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.select_text("#two-step-error"), vec!["Your password is not right."]);
+        assert!(password_step(&s, &Browser::new(&s.app)).await.contains("name=\"decision\""));
+        let on = browser.submit(&refused.form_with("code").with("code", &code).with("password", PASSWORD), None).await.page();
+        let first_codes = on.select_text("#recovery-codes li");
+        assert_eq!(first_codes.len(), 10, "{}", on.body);
+
+        // New recovery codes: the password again, then the old codes stop working.
+        let page = browser.open("/account/security").await.page();
+        let renew = form_to(&page, "/account/recovery-codes");
+        let refused = browser.submit(&renew.clone().with("password", "wrong"), None).await.page();
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.select_text("#two-step-error"), vec!["Your password is not right."]);
+        let renewed = browser.submit(&renew.with("password", PASSWORD), None).await.page();
+        let new_codes = renewed.select_text("#recovery-codes li");
+        assert_eq!(new_codes.len(), 10, "{}", renewed.body);
+        assert!(new_codes.iter().all(|c| !first_codes.contains(c)), "all new");
+        assert!(renewed.contains("the earlier ones no longer work"));
+        let phone_lost = Browser::new(&s.app);
+        let code_page = password_step(&s, &phone_lost).await;
+        let old = send_code(&phone_lost, &code_page, &first_codes[0]).await.page();
+        assert!(!old.contains("name=\"decision\""), "an old recovery code is void: {}", old.body);
+        let phone_lost = Browser::new(&s.app);
+        let code_page = password_step(&s, &phone_lost).await;
+        let new = send_code(&phone_lost, &code_page, &new_codes[0]).await.page();
+        assert!(new.contains("name=\"decision\""), "a new one works: {}", new.body);
+
+        // Off: a wrong password leaves it on; the right one turns it off.
+        let page = browser.open("/account/security").await.page();
+        let off = form_to(&page, "/account/two-step/off");
+        let refused = browser.submit(&off.clone().with("password", "wrong"), None).await.page();
+        assert_eq!(refused.status, 400);
+        assert!(refused.contains("is <strong>on</strong>"));
+        assert!(password_step(&s, &Browser::new(&s.app)).await.contains("Two-step verification"));
+        let done = browser.submit(&off.with("password", PASSWORD), None).await.page();
+        assert!(done.contains("Two-step verification is off"), "{}", done.body);
+        assert!(done.contains("<svg"), "and it offers to turn it on again");
+        assert!(password_step(&s, &Browser::new(&s.app)).await.contains("name=\"decision\""));
+
+        let events = s.app.cli_json(&["events", "--user", "alice"]).to_string();
+        for kind in ["totp_enabled", "recovery_codes_replaced", "totp_disabled"] {
+            assert!(events.contains(kind), "{kind}: {events}");
+        }
+        assert!(!events.contains(PASSWORD));
+    }
+
+    async fn a_two_step_change_without_a_recent_sign_in_or_a_csrf_token_changes_nothing(db) {
+        let s = setup(db, false).await;
+        let phone = enable(&s, "alice");
+        let secret = phone["secret"].as_str().unwrap().to_owned();
+        let browser = Browser::new(&s.app);
+        let login = browser.open("/account/security").await.page();
+        let code_page = log_in(&browser, &login, "alice", PASSWORD).await.page();
+        let page = send_code(&browser, &code_page, &totp(&secret, s.app.clock.now())).await.page();
+        let off = form_to(&page, "/account/two-step/off").with("password", PASSWORD);
+
+        // Without the CSRF token: refused, still on.
+        let forged = browser.submit(&off.clone().without("csrf_token"), None).await.page();
+        assert_eq!(forged.status, 403);
+        // A stolen cookie an hour old is not a recent sign-in: sign in again first.
+        s.app.clock.advance(3600);
+        let stale = browser.submit(&off, None).await.page();
+        assert!(stale.contains("confirm it is you"), "{}", stale.body);
+        assert!(password_step(&s, &Browser::new(&s.app)).await.contains("Two-step verification"));
     }
 }
