@@ -135,6 +135,13 @@ impl AccountService {
                 refused: None,
             });
         };
+        // Not signed in recently: sign in again first, before any password is checked.
+        if !who.recently {
+            return Ok(TwoStepOutcome {
+                security: Security::Reauthenticate(user),
+                refused: None,
+            });
+        }
         let detail = match change {
             TwoStepChange::TurnOn { .. } => "two-step verification on",
             TwoStepChange::TurnOff => "two-step verification off",

@@ -38,6 +38,9 @@ impl From<AdminError> for Refused {
     }
 }
 
+/// The connection a console operation runs with.
+pub use crate::storage::DbConnection as Connection;
+
 pub struct Console {
     db: Database,
 }

@@ -26,8 +26,8 @@ pub use crate::web::paths::END_SESSION_PATH;
 use crate::web::paths::{
     ACCOUNT_PASSWORD_PATH, ACCOUNT_PATH, ACCOUNT_RECOVERY_CODES_PATH, ACCOUNT_REVOKE_APP_PATH,
     ACCOUNT_SIGN_OUT_EVERYWHERE_PATH, ACCOUNT_TWO_STEP_OFF_PATH, CONSENT_PATH,
-    CONSOLE_CLIENTS_PATH, CONSOLE_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH, LOGOUT_PATH,
-    RESUME_PATH, SECOND_FACTOR_PATH,
+    CONSOLE_CLIENTS_PATH, CONSOLE_PATH, CONSOLE_ROLES_PATH, END_SESSION_CONFIRM_PATH, LOGIN_PATH,
+    LOGOUT_PATH, RESUME_PATH, SECOND_FACTOR_PATH,
 };
 
 pub const TOKEN_PATH: &str = "/token";
@@ -134,6 +134,17 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/clients/{id}/delete",
             web::post().to(console::delete),
+        )
+        .route(
+            "/admin/clients/{id}/{action}",
+            web::post().to(console::client_action),
+        )
+        .route(CONSOLE_ROLES_PATH, web::get().to(console::roles))
+        .route(CONSOLE_ROLES_PATH, web::post().to(console::create_role))
+        .route("/admin/roles/{name}", web::get().to(console::role))
+        .route(
+            "/admin/roles/{name}/{action}",
+            web::post().to(console::role_action),
         )
         .route("/admin/users", web::get().to(console::users))
         .route("/admin/users", web::post().to(console::create_user))

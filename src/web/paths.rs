@@ -26,6 +26,7 @@ pub fn account_name() -> String {
 /// The admin console, its pages under it.
 pub const CONSOLE_PATH: &str = "/admin";
 pub const CONSOLE_CLIENTS_PATH: &str = "/admin/clients";
+pub const CONSOLE_ROLES_PATH: &str = "/admin/roles";
 /// The login form's `next` for a login that leads to the console.
 pub const CONSOLE_NEXT: &str = "console";
 /// The login page's "to continue to …" for the console.

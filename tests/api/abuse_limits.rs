@@ -400,7 +400,7 @@ on_both_backends! {
         let again = log_in(&browser, &page, "alice", PASSWORD).await.page();
         let secret = again.select_text("#totp-secret").pop().expect("the key");
         let on = browser
-            .submit(&again.form_with("code").with("code", &totp(&secret, site.app.clock.now())), None)
+            .submit(&again.form_with("code").with("code", &totp(&secret, site.app.clock.now())).with("password", PASSWORD), None)
             .await
             .page();
         assert_eq!(on.select_text("#recovery-codes li").len(), 10, "{}", on.body);

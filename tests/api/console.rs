@@ -98,7 +98,7 @@ on_both_backends! {
         let ops = app.service_client(&["reports:read"]);
         let (browser, landed) = signed_in(&app, "alice").await;
         assert_eq!(landed.status, 403, "{}", landed.body);
-        for path in ["/admin", "/admin/clients", &format!("/admin/clients/{}", ops.id), "/admin/users", "/admin/users/root"] {
+        for path in ["/admin", "/admin/clients", &format!("/admin/clients/{}", ops.id), "/admin/users", "/admin/users/root", "/admin/roles", "/admin/roles/admins"] {
             assert_eq!(browser.open(path).await.page().status, 403, "{path}");
         }
         // Her own session's CSRF token, on forms she was never shown.
@@ -119,6 +119,15 @@ on_both_backends! {
         assert_eq!(browser.submit(&promote, None).await.page().status, 403);
         let disable = post("/admin/users/root/disable".into(), &[("csrf_token", &csrf)]);
         assert_eq!(browser.submit(&disable, None).await.page().status, 403);
+        let widen = post("/admin/roles/reader/scopes".into(), &[("csrf_token", &csrf), ("scopes", "gatehouse:admin")]);
+        assert_eq!(browser.submit(&widen, None).await.page().status, 403);
+        let made = post("/admin/roles".into(), &[("csrf_token", &csrf), ("name", "mine"), ("scopes", "gatehouse:admin")]);
+        assert_eq!(browser.submit(&made, None).await.page().status, 403);
+        let rotate = post(format!("/admin/clients/{}/secret", ops.id), &[("csrf_token", &csrf), ("confirm", "yes")]);
+        assert_eq!(browser.submit(&rotate, None).await.page().status, 403);
+        let edit = post(format!("/admin/clients/{}/edit", ops.id), &[("csrf_token", &csrf), ("name", "x"), ("scopes", "gatehouse:admin"), ("grant_client_credentials", "on")]);
+        assert_eq!(browser.submit(&edit, None).await.page().status, 403);
+        assert_eq!(app.cli_json(&["role", "show", "reader"])["scopes"], serde_json::json!(["books:read"]), "the role was not widened");
         let root = app.cli_json(&["user", "show", "root"]);
         assert!(root.get("disabled_at").is_none(), "root was not disabled");
         assert_eq!(app.cli_json(&["user", "show", "alice"])["roles"], serde_json::json!(["reader"]), "alice did not promote herself");
@@ -170,5 +179,96 @@ on_both_backends! {
         for kind in ["user_created", "user_disabled", "user_enabled", "password_changed", "role_removed", "sessions_revoked"] {
             assert!(events.contains(kind), "{kind}");
         }
+    }
+}
+
+/// The form on `page` whose action ends with `suffix`.
+#[track_caller]
+fn form_ending(page: &Page, suffix: &str) -> Form {
+    page.forms()
+        .into_iter()
+        .find(|f| f.action.path().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no form to …{suffix}: {}", page.body))
+}
+
+on_both_backends! {
+    async fn an_admin_edits_a_client_and_rotates_its_secret_in_the_console(db) {
+        let app = spawn_app(db).await;
+        people(&app);
+        let service = app.service_client(&["reports:read"]);
+        let (browser, _) = signed_in(&app, "root").await;
+        let page = browser.open(&format!("/admin/clients/{}", service.id)).await.page();
+
+        // Edit: the scopes widen for the service at once.
+        let edit = form_ending(&page, "/edit");
+        assert_eq!(edit.field("grant_client_credentials"), Some("on"), "the form shows what is registered");
+        assert_eq!(edit.field("grant_password"), None);
+        let saved = browser.submit(&edit.clone().with("scopes", "reports:read reports:write").with("name", "Exporter"), None).await.page();
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        assert_eq!(saved.select_text("#notice"), vec!["Saved."]);
+        assert_eq!(app.client_credentials(&service).await["scope"], "reports:read reports:write");
+        assert!(app.cli_json(&["events"]).to_string().contains("client_updated"));
+
+        // A change the registration rules refuse is said on the page and writes nothing.
+        let bad = edit.clone().with("redirect_uris", "not a url").with("grant_authorization_code", "on");
+        let refused = browser.submit(&bad, None).await.page();
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.contains("class=\"error\""));
+        let shown = app.cli_json(&["client", "show", &service.id]);
+        assert_eq!(shown["name"], "Exporter");
+        assert_eq!(shown["grant_types"], serde_json::json!(["client_credentials"]));
+
+        // Rotating asks first; the answer shows the new secret once, and the old one fails.
+        let asked = browser.submit(&form_ending(&saved, "/secret"), None).await.page();
+        assert!(asked.contains("stops working at once"), "{}", asked.body);
+        assert_eq!(app.client_credentials(&service).await["scope"], "reports:read reports:write", "the question rotates nothing");
+        let rotated = browser.submit(&asked.form_with("confirm"), Some("yes")).await.page();
+        let secret = rotated.select_text("#client-secret").pop().expect("the new secret, shown once");
+        assert_ne!(secret, service.secret);
+        oauth_error(app.token(&[("grant_type", "client_credentials")], Some((&service.id, &service.secret))).await, 401, "invalid_client").await;
+        let renewed = Registered { id: service.id.clone(), secret: secret.clone() };
+        assert_eq!(app.client_credentials(&renewed).await["scope"], "reports:read reports:write");
+        assert!(!browser.open(&format!("/admin/clients/{}", service.id)).await.page().contains(&secret), "never shown again");
+    }
+
+    async fn an_admin_creates_edits_and_deletes_roles_in_the_console(db) {
+        let app = spawn_app(db).await;
+        people(&app);
+        let (browser, _) = signed_in(&app, "root").await;
+        let list = browser.open("/admin/roles").await.page();
+        let names = list.select_text("#roles td a");
+        assert!(names.contains(&"admins".to_owned()) && names.contains(&"reader".to_owned()), "{names:?}");
+
+        // Create; a bad name is refused on the page and writes nothing.
+        let create = list.form_with("name");
+        let refused = browser.submit(&create.clone().with("name", "two words").with("scopes", "x"), None).await.page();
+        assert_eq!(refused.status, 400);
+        assert!(refused.contains("without spaces"), "{}", refused.body);
+        let made = browser.submit(&create.with("name", "editors").with("scopes", "books:read books:write"), None).await.page();
+        assert_eq!(made.status, 200, "{}", made.body);
+        assert_eq!(made.select_text("#role-scopes"), vec!["books:read books:write"]);
+
+        // Edit the reader role's scopes: alice's next token has them.
+        let reader = browser.open("/admin/roles/reader").await.page();
+        let saved = browser.submit(&form_ending(&reader, "/scopes").with("scopes", "books:read books:review"), None).await.page();
+        assert_eq!(saved.select_text("#role-scopes"), vec!["books:read books:review"]);
+        assert_eq!(app.cli_json(&["role", "show", "reader"])["scopes"], serde_json::json!(["books:read", "books:review"]));
+        let bad = browser.submit(&form_ending(&saved, "/scopes").with("scopes", "bad\"scope"), None).await.page();
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        assert_eq!(app.cli_json(&["role", "show", "reader"])["scopes"], serde_json::json!(["books:read", "books:review"]));
+
+        // Delete asks first.
+        let editors = browser.open("/admin/roles/editors").await.page();
+        let asked = browser.submit(&form_ending(&editors, "/delete"), None).await.page();
+        assert!(asked.contains("cannot be undone"), "{}", asked.body);
+        assert!(app.cli_json(&["role", "list"]).to_string().contains("editors"));
+        let gone = browser.submit(&asked.form_with("confirm"), Some("yes")).await.page();
+        assert!(gone.url.path().ends_with("/admin/roles"), "{}", gone.url);
+        assert!(!app.cli_json(&["role", "list"]).to_string().contains("editors"));
+        let events = app.cli_json(&["events"]).to_string();
+        for kind in ["role_created", "role_updated", "role_deleted"] {
+            assert!(events.contains(kind), "{kind}");
+        }
+        assert_eq!(browser.open("/admin/roles/nobody").await.page().status, 404);
     }
 }
