@@ -3,7 +3,7 @@
 //!
 //! Pages are rendered deep inside handlers that know nothing of the configuration, so the
 //! brand travels with the request instead: [`scope`] (a middleware around the whole app) makes
-//! it the request's task-local, and [`crate::web::pages`] hands it to every template as the
+//! it the request's task-local, and the page renderer (`pages.rs`) hands it to every template as the
 //! runtime value `brand`. One server process can run several apps with different brands
 //! (the tests do), which a process-wide global could not.
 //!
