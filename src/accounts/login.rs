@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::login_attempts::{LoginKeys, LoginLimits};
 use super::password::{Busy, PasswordChecker};
 use super::two_factor;
+use crate::domain::secret::SecretHash;
 use crate::domain::Amr;
 use crate::storage::accounts::{self, User};
 use crate::storage::security_events::{self, Event, EventKind};
@@ -77,6 +78,17 @@ pub enum CodeOutcome {
     Right,
     Wrong,
     Wait(i64),
+    /// The password was changed (or the user disabled) since it was checked: nothing was
+    /// checked, the login starts over.
+    StartOver,
+}
+
+/// What the browser keeps, sealed, of the password a user gave before their second factor:
+/// enough to tell that it still stands, nothing that helps guess it.
+pub fn password_fingerprint(user: &User) -> String {
+    use base64::Engine;
+    let hash = SecretHash::of(user.password_hash.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.as_bytes()[..16])
 }
 
 pub struct LoginService {
@@ -204,6 +216,7 @@ impl LoginService {
     pub async fn second_factor(
         &self,
         user_id: String,
+        password: Option<String>,
         code: String,
         context: LoginContext,
         session: NewLoginSession,
@@ -215,8 +228,12 @@ impl LoginService {
                 let user = accounts::find_user(conn, &user_id)?;
                 // Disabled between the password and the code: no login.
                 let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
-                    return Ok(CodeOutcome::Wrong);
+                    return Ok(CodeOutcome::StartOver);
                 };
+                // The password given is no longer the password: no code is worth checking.
+                if password.as_deref() != Some(password_fingerprint(&user).as_str()) {
+                    return Ok(CodeOutcome::StartOver);
+                }
                 let keys = LoginKeys::for_code(&user.id, context.ip.as_deref());
                 let attempt = match keys.reserve(conn, &limits, now)? {
                     Ok(attempt) => attempt,

@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::accounts::login::{
-    CodeOutcome, LoginContext, LoginService, NewLoginSession, PasswordOutcome,
+    password_fingerprint, CodeOutcome, LoginContext, LoginService, NewLoginSession, PasswordOutcome,
 };
 use crate::accounts::password::Busy;
 use crate::oauth::authorization_service::AuthorizationService;
@@ -99,7 +99,7 @@ pub async fn login(
     };
     if second_factor {
         // The password was right; the session is not logged in until the code is.
-        let session = browser.awaiting_second_factor(&user.id, now);
+        let session = browser.awaiting_second_factor(&user.id, password_fingerprint(&user), now);
         return onwards(
             &browser,
             &session,
@@ -198,7 +198,14 @@ pub async fn second_factor(
     // Made now, recorded only if the code is right.
     let logged_in = browser.logged_in(&user_id, now);
     let outcome = login
-        .second_factor(user_id, code, context, started(&logged_in), now)
+        .second_factor(
+            user_id,
+            session.pending_password.clone(),
+            code,
+            context,
+            started(&logged_in),
+            now,
+        )
         .await;
     match outcome {
         Ok(CodeOutcome::Right) => onwards(
@@ -208,6 +215,11 @@ pub async fn second_factor(
             now,
         ),
         Ok(CodeOutcome::Wrong) => render(pages::page(StatusCode::OK), BAD_CODE),
+        // The password changed meanwhile: a fresh session, and the login page again.
+        Ok(CodeOutcome::StartOver) => {
+            let fresh = browser.anonymous(now);
+            onwards(&browser, &fresh, &destination.next(&service, &fresh), now)
+        }
         Ok(CodeOutcome::Wait(wait)) => {
             let mut response = pages::page(StatusCode::TOO_MANY_REQUESTS);
             response.insert_header((header::RETRY_AFTER, wait.to_string()));

@@ -36,6 +36,10 @@ pub struct Session {
     /// A user who gave the right password and still owes the second factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
+    /// The fingerprint of the password hash that `pending` gave: a code is only taken while
+    /// that password still stands (an admin's reset in between ends the login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_password: Option<String>,
     pub csrf: String,
     pub exp: i64,
     /// When the user last gave their password (and second factor); 0 when not logged in,
@@ -109,6 +113,7 @@ impl BrowserSessions {
             sid: random_id(16),
             uid: None,
             pending: None,
+            pending_password: None,
             csrf: random_id(16),
             exp: now + self.ttl,
             auth_time: 0,
@@ -117,9 +122,15 @@ impl BrowserSessions {
 
     /// A fresh session for a user who gave the right password and must now give the second
     /// factor, within a few minutes.
-    pub fn awaiting_second_factor(&self, user_id: &str, now: i64) -> Session {
+    pub fn awaiting_second_factor(
+        &self,
+        user_id: &str,
+        password_fingerprint: String,
+        now: i64,
+    ) -> Session {
         Session {
             pending: Some(user_id.to_owned()),
+            pending_password: Some(password_fingerprint),
             exp: now + SECOND_FACTOR_SECS.min(self.ttl),
             ..self.anonymous(now)
         }

@@ -282,3 +282,30 @@ on_both_backends! {
         assert!(password_step(&s, &Browser::new(&s.app)).await.contains("Two-step verification"));
     }
 }
+
+on_both_backends! {
+    async fn a_password_reset_between_the_password_and_the_code_ends_that_login(db) {
+        let s = setup(db, false).await;
+        let secret = enable(&s, "alice")["secret"].as_str().unwrap().to_owned();
+        // Someone who has alice's old password and her phone for a moment.
+        let intruder = Browser::new(&s.app);
+        let code_page = password_step(&s, &intruder).await;
+        assert!(code_page.contains("Two-step verification"));
+        let out = s.app.cli_with_stdin(&["user", "set-password", "alice"], "a brand new passphrase\n");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let after = send_code(&intruder, &code_page, &totp(&secret, s.app.clock.now())).await.page();
+        assert!(!after.contains("name=\"decision\""), "no consent page: {}", after.body);
+        assert!(after.contains("name=\"password\""), "the login starts over: {}", after.body);
+        let again = intruder.submit(&code_page.form_with("code").with("code", &totp(&secret, s.app.clock.now())), None).await.page();
+        assert!(!again.contains("name=\"decision\""), "the old pending step is gone for good");
+
+        // With the new password, the same phone signs her in.
+        let alice = Browser::new(&s.app);
+        let login = alice.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
+        let code_page = log_in(&alice, &login, "alice", "a brand new passphrase").await.page();
+        s.app.clock.advance(30);
+        let consent = send_code(&alice, &code_page, &totp(&secret, s.app.clock.now())).await.page();
+        assert!(consent.contains("name=\"decision\""), "{}", consent.body);
+    }
+}
