@@ -90,8 +90,15 @@ struct ValidSpec {
 
 fn validate(spec: ClientSpec) -> Result<ValidSpec, AdminError> {
     let name = spec.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 200 {
         return invalid("client name must be 1 to 200 printable characters");
+    }
+    // The consent page shows the name: nothing in it may render as something else.
+    if let Some(c) = crate::domain::visible::first_hidden(&name) {
+        return invalid(format!(
+            "client name must not contain control, invisible or direction-changing characters (found U+{:04X})",
+            c as u32
+        ));
     }
     let mut grant_types = Vec::new();
     for raw in &spec.grant_types {

@@ -28,7 +28,7 @@ use crate::storage::{clients, Database, DbConnection, StorageError};
 
 /// The client metadata of RFC 7591 §2 that gatehouse registers. `client_id` and
 /// `client_secret` are read only from an RFC 7592 `PUT`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct ClientMetadata {
     redirect_uris: Option<Vec<String>>,
     post_logout_redirect_uris: Option<Vec<String>>,
@@ -41,8 +41,25 @@ pub struct ClientMetadata {
     client_secret: Option<String>,
 }
 
+/// Shown without the secret a PUT may carry, so no log line or panic message prints it.
+impl std::fmt::Debug for ClientMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientMetadata")
+            .field("client_name", &self.client_name)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 /// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3): never a secret hash.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct RegisteredClient {
     pub client_id: String,
     /// Only in the registration response.
@@ -64,6 +81,25 @@ pub struct RegisteredClient {
     pub token_endpoint_auth_method: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+}
+
+/// Shown without the secret and the registration access token it carries once.
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RegisteredClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field(
+                "registration_access_token",
+                &redacted(&self.registration_access_token),
+            )
+            .field("client_name", &self.client_name)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a registration request is refused: the bearer token (401/403 with an RFC 6750
@@ -462,4 +498,40 @@ fn registered(
     let view = ClientView::from(&client);
     let method = AuthMethod::of(&view, stored.as_deref());
     Ok((view, method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret_or_a_registration_token() {
+        let metadata: ClientMetadata =
+            serde_json::from_str(r#"{"client_name":"x","client_secret":"s3cr3t-put"}"#).unwrap();
+        let shown = format!("{metadata:?}");
+        assert!(
+            !shown.contains("s3cr3t-put") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        let registered = RegisteredClient {
+            client_id: "c".into(),
+            client_secret: Some("s3cr3t".into()),
+            client_id_issued_at: 0,
+            client_secret_expires_at: 0,
+            registration_access_token: Some("r3g-token".into()),
+            registration_client_uri: "http://x/register/c".into(),
+            client_name: "x".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            response_types: vec![],
+            token_endpoint_auth_method: "none".into(),
+            scope: String::new(),
+        };
+        let shown = format!("{registered:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("r3g-token"),
+            "{shown}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod scope;
 pub mod secret;
 pub mod username;
+pub mod visible;
 
 pub use client::{Client, ClientId, RedirectUri};
 pub use clock::Clock;

@@ -19,9 +19,9 @@
 //! unassigned and private-use code points (Cn, Co: their case mapping may change with a
 //! later Unicode version, and with it the key).
 
+use super::visible::{self, Hidden};
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Longest username, in characters, both as typed and as a key (NFKC may lengthen a name).
 pub const MAX_CHARS: usize = 64;
@@ -121,27 +121,12 @@ fn check_char(c: char) -> Result<(), UsernameError> {
     if c.is_whitespace() {
         return Err(UsernameError::WhiteSpace);
     }
-    match c.general_category() {
-        GeneralCategory::Control => Err(UsernameError::Control(c as u32)),
-        GeneralCategory::Format => Err(UsernameError::Invisible(c as u32)),
-        GeneralCategory::Unassigned | GeneralCategory::PrivateUse | GeneralCategory::Surrogate => {
-            Err(UsernameError::Unassigned(c as u32))
-        }
-        _ if is_default_ignorable(c) => Err(UsernameError::Invisible(c as u32)),
-        _ => Ok(()),
+    match visible::hidden(c) {
+        Some(Hidden::Control) => Err(UsernameError::Control(c as u32)),
+        Some(Hidden::Invisible) => Err(UsernameError::Invisible(c as u32)),
+        Some(Hidden::Unassigned) => Err(UsernameError::Unassigned(c as u32)),
+        None => Ok(()),
     }
-}
-
-/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 16): characters
-/// that render as nothing. Most are Cf and caught above; this names the rest (combining
-/// grapheme joiner, Hangul fillers, variation selectors, Mongolian free variation selectors,
-/// reserved ranges) so the whole property is covered.
-fn is_default_ignorable(c: char) -> bool {
-    matches!(c as u32,
-        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
-        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
-        | 0xE0000..=0xE0FFF)
 }
 
 #[cfg(test)]

@@ -311,10 +311,12 @@ impl Settings {
             return invalid("server.body_read_timeout_ms must be between 100 and 300000");
         }
         let name = &self.ui.product_name;
-        if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control)
+        if name.trim().is_empty()
+            || name.chars().count() > 64
+            || crate::domain::visible::first_hidden(name).is_some()
         {
             return invalid(
-                "ui.product_name must be 1 to 64 characters, none of them control characters",
+                "ui.product_name must be 1 to 64 characters, none of them control, invisible or direction-changing",
             );
         }
         if self.database.max_connections == 0 {

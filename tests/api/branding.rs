@@ -113,6 +113,11 @@ fn a_bad_logo_or_name_stops_the_server_with_a_clear_error() {
             "a\u{1b}[31mb".to_owned(),
             "ui.product_name",
         ),
+        (
+            "GATEHOUSE_UI_PRODUCT_NAME",
+            "Acme\u{202E}DI".to_owned(),
+            "direction-changing",
+        ),
     ];
     for (key, value, says) in cases {
         let env = [

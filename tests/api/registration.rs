@@ -216,6 +216,10 @@ on_both_backends! {
             json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
             json!({"redirect_uris": ok_uris, "client_name": ""}),
             json!({"redirect_uris": ok_uris, "client_name": "a\u{0}b"}),
+            // Names that would show as something else on the consent page.
+            json!({"redirect_uris": ok_uris, "client_name": "Bank\u{202E}lapyaP"}),
+            json!({"redirect_uris": ok_uris, "client_name": "Pay\u{200B}Pal"}),
+            json!({"redirect_uris": ok_uris, "client_name": "Books\u{2066}x"}),
             json!({"redirect_uris": ok_uris, "scope": "books:read\u{7f}"}),
             json!({"redirect_uris": "https://app.example/cb"}),
             json!({"redirect_uris": ok_uris, "scope": ["books:read"]}),
