@@ -20,6 +20,7 @@ pub mod schema;
 pub mod sealing_keys;
 pub mod security_events;
 pub mod signing_keys;
+pub mod spent_codes;
 pub mod throttles;
 pub mod two_factor;
 
