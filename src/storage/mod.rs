@@ -5,7 +5,6 @@
 //! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
 
 pub mod accounts;
-pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
 pub mod consents;

@@ -92,6 +92,8 @@ diesel::table! {
     }
 }
 
+// Codes of the version before sealed codes; no longer written (purged until a later
+// migration drops it).
 diesel::table! {
     authorization_codes (code_hash) {
         code_hash -> Binary,
