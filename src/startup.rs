@@ -225,6 +225,7 @@ impl Application {
         ));
         let tokens = web::Data::new(TokenEndpoints {
             db: db.clone(),
+            keys: sealing.clone(),
             minter,
             clock: clock.clone(),
             sessions: SessionPolicy {

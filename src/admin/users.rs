@@ -13,7 +13,7 @@ use crate::domain::secret::random_id;
 use crate::domain::Username;
 use crate::storage::accounts::{self, Profile, User, UserFilter};
 use crate::storage::security_events::EventKind;
-use crate::storage::{authorization_codes, login_sessions, refresh_tokens, roles, two_factor};
+use crate::storage::{consents, login_sessions, refresh_tokens, roles, two_factor};
 use crate::storage::{DbConnection, StorageError};
 
 use super::{invalid, page_size, Actor, AdminError};
@@ -305,8 +305,8 @@ pub struct Ended {
     pub refresh_families: usize,
 }
 
-/// Ends every browser session of the user, revokes their refresh families and throws away
-/// their unused codes (in the caller's transaction).
+/// Ends every browser session of the user, revokes their refresh families and makes their
+/// codes not yet exchanged worthless (in the caller's transaction).
 pub(super) fn end_access(
     conn: &mut DbConnection,
     user_id: &str,
@@ -324,7 +324,9 @@ pub(super) fn end_access_but(
 ) -> Result<Ended, StorageError> {
     let sessions = login_sessions::end_all_of_user(conn, user_id, keep)?;
     let refresh_families = refresh_tokens::revoke_user_families(conn, user_id, None, now)?;
-    authorization_codes::discard_unused(conn, user_id, None)?;
+    // A code dies with the session it was issued in; renewing the consents' identities
+    // takes those issued in the session kept too.
+    consents::renew_grants(conn, user_id)?;
     Ok(Ended {
         sessions,
         refresh_families,

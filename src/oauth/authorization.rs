@@ -1,40 +1,39 @@
 //! The authorization endpoint's rules (RFC 6749 §4.1.1–4.1.2), run once per request:
 //! [`validate`] drives oxide-auth's authorization state machine over the request when it
 //! arrives; what it accepted travels on sealed (`pending`), and [`issue`] or [`deny`] answers
-//! it from that value, without parsing the request again.
+//! it from that value, without parsing the request again. The code [`issue`] sends is sealed
+//! too (`code`): issuing it writes nothing; its one use is enforced at the exchange.
 //!
 //! ```text
 //!  GET /authorize ──▶ client and exact redirect URI   (DbRegistrar::bound_redirect)  ✗ error page
 //!                 ──▶ response_type, PKCE challenge    (oxide-auth, PkceChallenge)    ✗ redirect
 //!                 ──▶ scope within the client's        (DbRegistrar::negotiate)       ✗ redirect
 //!  a user known   ──▶ scope within the user's roles    (narrow)                       ✗ redirect
-//!  consent allow  ──▶ code, one per pending request    (DbAuthorizer::authorize)      ✓ redirect
+//!  consent allow  ──▶ code, sealed, no write           (issue, oauth::code)           ✓ redirect
 //! ```
 
 use std::cell::RefCell;
 
-use chrono::{TimeZone, Utc};
 use oxide_auth::code_grant::authorization::{
     authorization_code, Endpoint, Error as FlowError, ErrorUrl, Extension,
 };
 use oxide_auth::code_grant::error::AuthorizationErrorType;
-use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::authorizer::Authorizer;
-use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::registrar::Registrar;
 use url::Url;
 
-use super::authorizer::{CodeRejection, DbAuthorizer};
+use super::code::{AuthorizationCode, Login};
 use super::pending::{PendingAuthorization, PromptRules, Validated};
 use super::pkce::{PkceChallenge, PkcePolicy};
 use super::registrar::{DbRegistrar, Rejection};
 use super::request::FormRequest;
 use super::{GrantType, ScopeSet};
-use crate::domain::identity::public_sid;
-use crate::domain::{Authentication, OPENID};
+use crate::domain::OPENID;
 use crate::storage::clients;
 use crate::storage::login_sessions::Standing;
 use crate::storage::{DbConnection, StorageError};
+use crate::tokens::sealing::SealingKeys;
 
 /// Why an authorization request goes no further.
 #[derive(Debug)]
@@ -67,11 +66,6 @@ pub struct Rules {
     pub code_ttl: i64,
     pub pkce: PkcePolicy,
 }
-
-/// What the user sees when a pending request was answered already: a posted form sent twice,
-/// or the back button after the redirect.
-pub const ALREADY_ANSWERED: &str =
-    "This sign-in request was already answered. Go back to the application and start again.";
 
 struct AuthorizeEndpoint<'a> {
     registrar: DbRegistrar<'a>,
@@ -268,60 +262,43 @@ pub fn narrow(pending: &PendingAuthorization, allowed: &ScopeSet) -> Result<Scop
     Ok(granted)
 }
 
-/// Issues the pending request's one code for the signed-in user, granting `scope`: the
-/// redirect URI with `code` and `state`. The code keeps the user's roles for the token.
+/// Issues a code for the pending request and the signed-in user, granting `scope` under the
+/// consent whose identity is `consent_grant`: the redirect URI with `code` and `state`. The
+/// code is sealed and written nowhere. Posting the same answer twice seals a second code for
+/// the same request; the exchange takes one of them (`storage::spent_codes`) and treats the
+/// other as a replay.
 pub fn issue(
-    conn: &mut DbConnection,
+    keys: &SealingKeys,
     pending: &PendingAuthorization,
     user: &Standing,
+    consent_grant: &str,
     scope: &ScopeSet,
     rules: Rules,
     now: i64,
 ) -> Result<Url, Refusal> {
     let request = &pending.request;
     let mut url = redirect_uri(request)?;
-    let mut extensions = Extensions::new();
-    if let Some(challenge) = &request.pkce {
-        extensions.set(&Pkce::optional(), Value::private(Some(challenge.clone())));
-    }
-    let grant = Grant {
-        owner_id: user.user_id.clone(),
-        client_id: request.client_id.clone(),
-        scope: scope.into(),
-        redirect_uri: url.clone(),
-        until: Utc
-            .timestamp_opt(now + rules.code_ttl, 0)
-            .single()
-            .unwrap_or_else(Utc::now),
-        extensions,
-    };
-    let login = scope.contains(OPENID).then(|| Authentication {
+    let login = scope.contains(OPENID).then(|| Login {
         auth_time: user.auth_time,
-        amr: user.amr.values(),
-        sid: public_sid(&pending.sid),
+        amr: user.amr.as_stored().to_owned(),
         nonce: request.nonce.clone(),
     });
-    let conn = RefCell::new(conn);
-    let roles = &user.roles;
-    let mut authorizer = DbAuthorizer::issuing(
-        &conn,
-        &pending.id,
-        roles,
-        login.as_ref(),
-        now,
-        rules.code_ttl,
-    );
-    let code = authorizer
-        .authorize(grant)
-        .map_err(|()| match authorizer.take_rejection() {
-            Some(CodeRejection::Storage(e)) => Refusal::Storage(e),
-            Some(CodeRejection::AlreadyIssued) => Refusal::Page(ALREADY_ANSWERED),
-            _ => Refusal::Storage(StorageError::Corrupt(
-                "issuing an authorization code failed without a reason".into(),
-            )),
-        })?;
+    let code = AuthorizationCode {
+        request_id: pending.id.clone(),
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: scope.to_string(),
+        pkce: request.pkce.clone(),
+        user_id: user.user_id.clone(),
+        roles: user.roles.clone(),
+        login_session: pending.sid.clone(),
+        consent_grant: consent_grant.to_owned(),
+        login,
+        issued_at: now,
+        expires_at: now + rules.code_ttl,
+    };
     url.query_pairs_mut()
-        .append_pair("code", &code)
+        .append_pair("code", &code.seal(keys))
         .extend_pairs(request.state.as_deref().map(|v| ("state", v)));
     Ok(url)
 }

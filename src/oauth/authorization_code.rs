@@ -3,14 +3,17 @@
 //!
 //! ```text
 //!  client ── POST /token grant_type=authorization_code ──▶ authenticate   (ClientAuthenticator)
-//!                                                         ▶ claim the code (DbAuthorizer::extract)
+//!                                                         ▶ spend the code (CodeAuthorizer::extract)
 //!                                                         ▶ PKCE           (PkceVerifier)
 //!         ◀── access + refresh token ──────────────────── start session  (SessionIssuer)
 //! ```
 //!
-//! The client is authenticated first; the rest runs in one transaction whose first statement
-//! claims the code and records the ids of what the exchange will issue, so a replay, however
-//! soon, finds them and revokes what they name (§4.1.2).
+//! The client is authenticated first. A code that does not open, is another client's or has
+//! expired is refused then, without a write. The rest runs in one transaction whose first
+//! statement spends the code (`storage::spent_codes`: only if it is still live) and records
+//! the ids of what the exchange will issue, so a replay, however soon, finds them and
+//! revokes what they name (§4.1.2). That is the round trip's only write transaction: the
+//! code itself is sealed (`oauth::code`), issued without one.
 
 use std::cell::RefCell;
 
@@ -22,7 +25,7 @@ use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 use oxide_auth::primitives::registrar::Registrar;
 
-use super::authorizer::{CodeRejection, DbAuthorizer, Kept};
+use super::authorizer::{CodeAuthorizer, CodeRejection, Kept};
 use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse};
 use super::pkce::PkceVerifier;
@@ -30,12 +33,13 @@ use super::registrar::{DbRegistrar, Rejection, SharedConn};
 use super::request::FormRequest;
 use super::sessions::{self, NewUserSession, Planned, SessionPolicy, Started};
 use super::{GrantType, OAuthError, ScopeSet};
-use crate::storage::authorization_codes::Issuing;
+use crate::storage::spent_codes::Issuing;
 use crate::storage::{DbConnection, StorageError};
+use crate::tokens::sealing::SealingKeys;
 
 struct CodeEndpoint<'a> {
     registrar: &'a DbRegistrar<'a>,
-    authorizer: DbAuthorizer<'a>,
+    authorizer: CodeAuthorizer<'a>,
     issuer: SessionIssuer<'a>,
     extension: PkceVerifier<'a>,
 }
@@ -65,9 +69,9 @@ struct SessionIssuer<'a> {
     registrar: &'a DbRegistrar<'a>,
     minter: &'a Minter,
     policy: &'a SessionPolicy,
-    /// The ids the claim recorded.
+    /// The ids the spent code's row recorded.
     planned: &'a Planned,
-    /// What the code kept, once claimed.
+    /// What the code kept, once spent.
     kept: &'a RefCell<Kept>,
     now: i64,
     started: Option<Started>,
@@ -129,6 +133,7 @@ impl Issuer for SessionIssuer<'_> {
 /// Runs the grant for one request. Synchronous: call it on the blocking pool.
 pub fn grant(
     conn: &mut DbConnection,
+    keys: &SealingKeys,
     minter: &Minter,
     policy: &SessionPolicy,
     presented: &Presented<'_>,
@@ -145,7 +150,7 @@ pub fn grant(
             "malformed authorization code request",
         ));
     }
-    // Before the transaction, so that claiming the code is its first statement.
+    // Before the transaction, so that spending the code is its first statement.
     let client = presented.authenticate(conn, true)?;
     let planned = Planned::for_client(&client);
     let issues = Issuing {
@@ -160,8 +165,9 @@ pub fn grant(
         let kept = RefCell::new(Kept::default());
         let mut endpoint = CodeEndpoint {
             registrar: &registrar,
-            authorizer: DbAuthorizer::exchanging(
+            authorizer: CodeAuthorizer::new(
                 &conn,
+                keys,
                 &registrar,
                 issues,
                 &kept,
@@ -188,8 +194,8 @@ pub fn grant(
         };
         match answer {
             // Only a failure of the server rolls back (storage, or signing, or storage inside
-            // the issuer, which reaches here as a server error): a refused exchange keeps the
-            // code spent and a replay's revocations.
+            // the issuer, which reaches here as a server error): a refused exchange (a wrong
+            // PKCE verifier or redirect URI) keeps the code spent, and a replay its revocations.
             Err(Failure::Storage(e)) => Err(Rollback::Storage(e)),
             Err(Failure::OAuth(e)) if e.status() >= 500 => Err(Rollback::Server(e)),
             Err(Failure::OAuth(e)) => Ok(Err(e)),
@@ -231,7 +237,7 @@ fn finish(endpoint: &mut CodeEndpoint<'_>) -> Result<TokenResponse, Failure> {
         endpoint.authorizer.exchanged(),
         endpoint.issuer.started.take(),
     ) {
-        (Some(_), Some(started)) => Ok(started.response),
+        (true, Some(started)) => Ok(started.response),
         _ => Err(OAuthError::server_error(&"the code flow reported success without tokens").into()),
     }
 }
@@ -257,7 +263,12 @@ fn explain(
             )
         }
         Some(CodeRejection::Expired) => return bad_code("authorization code expired"),
-        Some(CodeRejection::Unknown | CodeRejection::AlreadyIssued) => {
+        Some(CodeRejection::Withdrawn) => {
+            return bad_code(
+                "authorization code revoked: the sign-in or consent it was issued under has ended",
+            )
+        }
+        Some(CodeRejection::Unknown) => {
             return bad_code("authorization code unknown or issued to another client")
         }
         None => {}
@@ -271,8 +282,8 @@ fn explain(
         None => {}
     }
     Err(match flow_error {
-        // The code was claimed, then the redirect URI did not match the one it was issued for.
-        FlowError::Invalid(_) if endpoint.authorizer.exchanged().is_some() => {
+        // The code was spent, then the redirect URI did not match the one it was issued for.
+        FlowError::Invalid(_) if endpoint.authorizer.exchanged() => {
             OAuthError::invalid_grant("redirect_uri does not match the authorization request")
         }
         FlowError::Invalid(_) => {

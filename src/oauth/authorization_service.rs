@@ -10,7 +10,9 @@
 //! Each step after the first is one unseal: the request is not parsed or run through
 //! oxide-auth's flow again. What may change between steps is read again: that the session is
 //! still signed in, the user's roles and the remembered consent (one query), and that the
-//! client's registration still admits the request (`authorization::still_holds`).
+//! client's registration still admits the request (`authorization::still_holds`). The code
+//! itself is sealed (`oauth::code`): issuing it writes nothing, so a returning user's
+//! `GET /authorize` only reads.
 
 use std::sync::Arc;
 
@@ -126,8 +128,9 @@ impl AuthorizationService {
         self.naming_issuer(next)
     }
 
-    /// `POST /consent`: the user's answer. `allow` issues the request's one code and
-    /// remembers the approval; `deny` sends `access_denied`.
+    /// `POST /consent`: the user's answer. `allow` remembers the approval and issues a code
+    /// under it (the request buys one exchange, however often it is answered); `deny` sends
+    /// `access_denied`.
     pub async fn decide(
         &self,
         sealed: &str,
@@ -154,12 +157,20 @@ impl AuthorizationService {
                 }
                 authorization::still_holds(conn, &pending, service.rules.pkce)?;
                 let scope = authorization::narrow(&pending, &standing.allowed)?;
-                // Remembered first: if that fails the request can still be answered again,
-                // while a code once issued would be lost with the error page.
+                // Remembered first: the code names the consent it was issued under, and
+                // dies with it (`storage::consents`).
                 let client_id = &pending.request.client_id;
-                consents::remember(conn, &standing.user_id, client_id, &scope, now)?;
-                let url =
-                    authorization::issue(conn, &pending, &standing, &scope, service.rules, now)?;
+                let grant = consents::remember(conn, &standing.user_id, client_id, &scope, now)?;
+                let keys = &service.keys;
+                let url = authorization::issue(
+                    keys,
+                    &pending,
+                    &standing,
+                    &grant,
+                    &scope,
+                    service.rules,
+                    now,
+                )?;
                 Ok(Next::Back(url))
             })
             .await;
@@ -239,9 +250,12 @@ impl AuthorizationService {
         let remembered = standing
             .consented
             .as_ref()
-            .is_some_and(|r| scope.is_subset(r));
-        if remembered && !rules.consent {
-            let url = authorization::issue(conn, &pending, &standing, &scope, self.rules, now)?;
+            .filter(|r| scope.is_subset(&r.scope));
+        if let Some(consent) = remembered.filter(|_| !rules.consent) {
+            let grant = &consent.grant_id;
+            let url = authorization::issue(
+                &self.keys, &pending, &standing, grant, &scope, self.rules, now,
+            )?;
             return Ok(Next::Back(url));
         }
         if rules.none {

@@ -1,6 +1,11 @@
-//! oxide-auth's `Authorizer`, backed by the `authorization_codes` table: codes are 256-bit
-//! random strings stored as SHA-256, live `tokens.authorization_code_ttl_secs`, and are
-//! exchanged at most once (RFC 6749 §4.1.2).
+//! oxide-auth's `Authorizer` at the token endpoint, for sealed codes (`oauth::code`).
+//!
+//! `extract` opens the code and refuses, before any write, one that does not open, belongs
+//! to another client (which can still exchange it) or is past its expiry
+//! (`tokens.authorization_code_ttl_secs`). Then it spends the code
+//! (`storage::spent_codes::spend`): one statement that checks the code is still live and
+//! records what the exchange will issue, so it is exchanged at most once (RFC 6749 §4.1.2).
+//! Codes are issued by `authorization::issue`, never through oxide-auth.
 
 use std::cell::RefCell;
 
@@ -9,112 +14,79 @@ use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::authorizer::Authorizer;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 
+use super::code::AuthorizationCode;
 use super::registrar::{DbRegistrar, SharedConn};
-use crate::domain::secret::{PlainSecret, SecretHash};
 use crate::domain::Authentication;
-use crate::storage::authorization_codes::{self, Exchange, Issuing, NewCode, StoredCode};
 use crate::storage::security_events::{self, Event, EventKind};
+use crate::storage::spent_codes::{self, Issuing, Spend};
 use crate::storage::StorageError;
+use crate::tokens::sealing::SealingKeys;
 
 /// Why a code was not exchanged.
 #[derive(Debug)]
 pub enum CodeRejection {
+    /// Not made here, or not this client's.
     Unknown,
     Expired,
     /// Exchanged before: what that exchange issued has just been revoked.
     Replayed,
-    /// The pending authorization already issued its one code.
-    AlreadyIssued,
+    /// Its user is disabled, its browser session ended or its consent withdrawn.
+    Withdrawn,
     Storage(StorageError),
 }
 
-/// What a claimed code kept from the authorization endpoint, beside oxide-auth's grant.
+/// What a spent code kept from the authorization endpoint, beside oxide-auth's grant.
 #[derive(Debug, Default)]
 pub struct Kept {
-    /// The user's role names; `None` for codes from before they were kept.
+    /// The user's role names.
     pub roles: Option<Vec<String>>,
     pub authentication: Option<Authentication>,
 }
 
-pub struct DbAuthorizer<'a> {
+pub struct CodeAuthorizer<'a> {
     conn: SharedConn<'a>,
-    /// The authenticated client, at the token endpoint: a code is only exchanged by the
-    /// client it was issued to.
-    registrar: Option<&'a DbRegistrar<'a>>,
-    now: i64,
-    ttl: i64,
+    keys: &'a SealingKeys,
+    /// The authenticated client: a code is only exchanged by the client it was issued to.
+    registrar: &'a DbRegistrar<'a>,
+    /// What the exchange will issue, recorded as the code is spent.
+    issues: Issuing<'a>,
+    /// Where what the spent code kept goes.
+    kept: &'a RefCell<Kept>,
     /// The requester's address, for the security event log.
     ip: Option<&'a str>,
-    /// The pending authorization a code is issued for (one code each).
-    request_id: Option<&'a str>,
-    /// The user's roles when the code is issued, for the access token it buys.
-    roles: &'a [String],
-    /// The login and nonce when the code is granted `openid`, for its id_token.
-    authentication: Option<&'a Authentication>,
-    /// At the token endpoint: what the exchange will issue, recorded as the code is claimed.
-    issues: Option<Issuing<'a>>,
-    /// At the token endpoint: where what the claimed code kept goes.
-    kept: Option<&'a RefCell<Kept>>,
-    exchanged: Option<SecretHash>,
+    now: i64,
+    exchanged: bool,
     rejection: Option<CodeRejection>,
 }
 
-impl<'a> DbAuthorizer<'a> {
-    /// For the authorization endpoint, which issues the one code of pending authorization
-    /// `request_id`.
-    pub fn issuing(
+impl<'a> CodeAuthorizer<'a> {
+    /// Exchanges codes for `registrar`'s client, recording what the exchange `issues`; what
+    /// the code kept goes to `kept`.
+    pub fn new(
         conn: SharedConn<'a>,
-        request_id: &'a str,
-        roles: &'a [String],
-        authentication: Option<&'a Authentication>,
-        now: i64,
-        ttl: i64,
-    ) -> Self {
-        DbAuthorizer {
-            conn,
-            registrar: None,
-            now,
-            ttl,
-            ip: None,
-            request_id: Some(request_id),
-            roles,
-            authentication,
-            issues: None,
-            kept: None,
-            exchanged: None,
-            rejection: None,
-        }
-    }
-
-    /// For the token endpoint, which exchanges codes for `registrar`'s client, recording what
-    /// the exchange `issues`; what the code kept goes to `kept`.
-    pub fn exchanging(
-        conn: SharedConn<'a>,
+        keys: &'a SealingKeys,
         registrar: &'a DbRegistrar<'a>,
         issues: Issuing<'a>,
         kept: &'a RefCell<Kept>,
         ip: Option<&'a str>,
         now: i64,
     ) -> Self {
-        DbAuthorizer {
+        CodeAuthorizer {
             conn,
-            registrar: Some(registrar),
-            now,
-            ttl: 0,
+            keys,
+            registrar,
+            issues,
+            kept,
             ip,
-            request_id: None,
-            roles: &[],
-            authentication: None,
-            issues: Some(issues),
-            kept: Some(kept),
-            exchanged: None,
+            now,
+            exchanged: false,
             rejection: None,
         }
     }
 
-    /// The code this request won, once `extract` succeeded.
-    pub fn exchanged(&self) -> Option<&SecretHash> {
-        self.exchanged.as_ref()
+    /// Whether this request spent the code, once `extract` succeeded.
+    pub fn exchanged(&self) -> bool {
+        self.exchanged
     }
 
     pub fn take_rejection(&mut self) -> Option<CodeRejection> {
@@ -123,130 +95,106 @@ impl<'a> DbAuthorizer<'a> {
 
     fn reject(&mut self, why: CodeRejection) {
         if let CodeRejection::Storage(e) = &why {
-            tracing::error!(error = %e, "authorization code storage failed");
+            tracing::error!(error = %e, "spending an authorization code failed");
         }
         self.rejection = Some(why);
     }
+
+    fn replayed(&mut self, user_id: &str, client_id: &str) {
+        tracing::warn!(
+            security_event = "authorization_code_replay",
+            client_id = %client_id,
+            "an authorization code was presented again; its tokens are revoked"
+        );
+        let event = Event {
+            actor: Some(user_id),
+            client_id: Some(client_id),
+            ip: self.ip,
+            detail: Some("an authorization code was presented again; its tokens are revoked"),
+        };
+        security_events::record_or_log(
+            &mut self.conn.borrow_mut(),
+            EventKind::AuthorizationCodeReplay,
+            &event,
+            self.now,
+        );
+        self.reject(CodeRejection::Replayed);
+    }
 }
 
-impl Authorizer for DbAuthorizer<'_> {
-    fn authorize(&mut self, mut grant: Grant) -> Result<String, ()> {
-        let pkce = grant
-            .extensions
-            .remove(&Pkce::optional())
-            .map(Value::into_private_value)
-            .transpose()
-            .map_err(|()| self.reject(CodeRejection::Unknown))?
-            .flatten();
-        let code = PlainSecret::generate();
-        let stored = authorization_codes::insert(
-            &mut self.conn.borrow_mut(),
-            &NewCode {
-                hash: &code.hash(),
-                client_id: &grant.client_id,
-                user_id: &grant.owner_id,
-                redirect_uri: grant.redirect_uri.as_str(),
-                scope: &grant.scope.to_string(),
-                pkce: pkce.as_deref(),
-                now: self.now,
-                expires_at: self.now + self.ttl,
-                request_id: self.request_id,
-                roles: self.roles,
-                authentication: self.authentication,
-            },
-        );
-        match stored {
-            Ok(true) => return Ok(code.expose().to_owned()),
-            Ok(false) => self.reject(CodeRejection::AlreadyIssued),
-            Err(e) => self.reject(CodeRejection::Storage(e)),
-        }
+impl Authorizer for CodeAuthorizer<'_> {
+    fn authorize(&mut self, _: Grant) -> Result<String, ()> {
+        // Codes are sealed by `authorization::issue`; the token endpoint issues none.
         Err(())
     }
 
-    fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        let hash = SecretHash::of(code.as_bytes());
+    fn extract(&mut self, sealed: &str) -> Result<Option<Grant>, ()> {
         let client_id = self
             .registrar
-            .and_then(DbRegistrar::client)
+            .client()
             .map(|c| String::from(c.id))
             .unwrap_or_default();
-        let Some(issues) = self.issues else {
-            // An issuing authorizer exchanges nothing.
-            return Ok(None);
+        // Refused before any write: forged or tampered with, another client's (it stays
+        // good for that one), or expired.
+        let code = match AuthorizationCode::open(self.keys, sealed) {
+            Ok(code) if code.client_id == client_id => code,
+            _ => {
+                self.reject(CodeRejection::Unknown);
+                return Ok(None);
+            }
         };
-        let exchange = authorization_codes::exchange(
+        if code.expires_at <= self.now {
+            self.reject(CodeRejection::Expired);
+            return Ok(None);
+        }
+        let spent = spent_codes::spend(
             &mut self.conn.borrow_mut(),
-            &hash,
-            &client_id,
-            &issues,
+            &code.presented(),
+            &self.issues,
             self.now,
         );
-        let stored = match exchange {
-            Ok(Exchange::Won(stored)) => stored,
-            Ok(Exchange::Replayed { user_id }) => {
-                tracing::warn!(
-                    security_event = "authorization_code_replay",
-                    client_id = %client_id,
-                    "an authorization code was presented again; its tokens are revoked"
-                );
-                let event = Event {
-                    actor: Some(&user_id),
-                    client_id: Some(&client_id),
-                    ip: self.ip,
-                    detail: Some(
-                        "an authorization code was presented again; its tokens are revoked",
-                    ),
-                };
-                security_events::record_or_log(
-                    &mut self.conn.borrow_mut(),
-                    EventKind::AuthorizationCodeReplay,
-                    &event,
-                    self.now,
-                );
-                self.reject(CodeRejection::Replayed);
+        match spent {
+            Ok(Spend::Won) => {}
+            Ok(Spend::Replayed { user_id }) => {
+                self.replayed(&user_id, &client_id);
                 return Ok(None);
             }
-            Ok(Exchange::Expired) => {
-                self.reject(CodeRejection::Expired);
-                return Ok(None);
-            }
-            Ok(Exchange::Unknown) => {
-                self.reject(CodeRejection::Unknown);
+            Ok(Spend::Withdrawn) => {
+                self.reject(CodeRejection::Withdrawn);
                 return Ok(None);
             }
             Err(e) => {
                 self.reject(CodeRejection::Storage(e));
                 return Err(());
             }
-        };
-        if let Some(kept) = self.kept {
-            kept.replace(Kept {
-                roles: stored.roles(),
-                authentication: stored.authentication(),
-            });
         }
-        let grant = to_grant(stored).map_err(|e| self.reject(CodeRejection::Storage(e)))?;
-        self.exchanged = Some(hash);
+        self.kept.replace(Kept {
+            roles: Some(code.roles.clone()),
+            authentication: code.authentication(),
+        });
+        let grant = to_grant(code).map_err(|e| self.reject(CodeRejection::Storage(e)))?;
+        self.exchanged = true;
         Ok(Some(grant))
     }
 }
 
-fn to_grant(stored: StoredCode) -> Result<Grant, StorageError> {
+fn to_grant(code: AuthorizationCode) -> Result<Grant, StorageError> {
+    // Only this server seals codes: a field that does not parse is a bug, not an attack.
     let corrupt = |what: &str| StorageError::Corrupt(format!("authorization code {what}"));
     let mut extensions = Extensions::new();
-    if let Some(pkce) = stored.pkce {
+    if let Some(pkce) = code.pkce {
         extensions.set(&Pkce::optional(), Value::private(Some(pkce)));
     }
     Ok(Grant {
-        owner_id: stored.user_id,
-        client_id: stored.client_id,
-        scope: stored.scope.parse().map_err(|_| corrupt("scope"))?,
-        redirect_uri: stored
+        owner_id: code.user_id,
+        client_id: code.client_id,
+        scope: code.scope.parse().map_err(|_| corrupt("scope"))?,
+        redirect_uri: code
             .redirect_uri
             .parse()
             .map_err(|_| corrupt("redirect URI"))?,
         until: Utc
-            .timestamp_opt(stored.expires_at, 0)
+            .timestamp_opt(code.expires_at, 0)
             .single()
             .ok_or_else(|| corrupt("expiry"))?,
         extensions,

@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_cache;
 pub mod client_credentials;
 pub mod client_throttle;
+pub mod code;
 pub mod discovery;
 pub mod end_session;
 pub mod introspection;

@@ -4,8 +4,9 @@
 //!
 //! It is sealed with the sealing keys (AES-256-GCM, its own purpose, so a session cookie never
 //! opens as one), names the browser session it belongs to, and expires. A copy taken from a
-//! page or a URL is useless without that session's cookie, and each one buys at most one code:
-//! its `id` is stored with the code it issues, under a unique index.
+//! page or a URL is useless without that session's cookie, and each one buys at most one
+//! exchange: its `id` goes into every code it issues (`oauth::code`), and the exchange spends
+//! it (`storage::spent_codes`, primary key).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,7 @@ pub struct PromptRules {
 /// A validated request, bound to one browser session until it expires.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PendingAuthorization {
-    /// One use: stored with the code this request issues.
+    /// One use: named by the codes this request issues, spent by their one exchange.
     pub id: String,
     /// The browser session it belongs to; rebound when logging in starts a new one.
     pub sid: String,

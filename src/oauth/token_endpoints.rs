@@ -24,9 +24,12 @@ use super::{
 use crate::accounts::login::LoginService;
 use crate::domain::Clock;
 use crate::storage::{Database, DbConnection};
+use crate::tokens::sealing::SealingKeys;
 
 pub struct TokenEndpoints {
     pub db: Database,
+    /// Open authorization codes (`oauth::code`).
+    pub keys: Arc<SealingKeys>,
     pub minter: Arc<Minter>,
     pub clock: Clock,
     pub sessions: SessionPolicy,
@@ -106,10 +109,19 @@ impl TokenEndpoints {
         self: &Arc<Self>,
         request: FormRequest,
     ) -> Result<TokenResponse, OAuthError> {
+        // A code sealed under a key another instance just made: load it (at most once a
+        // second) before the grant, which opens the code after authenticating the client.
+        if request
+            .param("code")
+            .is_some_and(|c| !self.keys.knows_key_of(c))
+        {
+            self.keys.reload_if_due(&self.db, self.clock.now()).await;
+        }
         let answer = self
             .guarded(request, |this, conn, presented, request, now| {
                 authorization_code::grant(
                     conn,
+                    &this.keys,
                     &this.minter,
                     &this.sessions,
                     presented,

@@ -13,8 +13,9 @@ use super::{DbConnection, StorageError};
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub now: i64,
-    /// Spent codes and revoked families stay as long as an access token they bought may be
-    /// alive, so a late replay can still revoke what it issued.
+    /// Revoked families stay as long as an access token they bought may be alive (and so
+    /// do the codes of the version before sealed codes, so a late replay can still revoke
+    /// what they issued).
     pub tokens_alive_until: i64,
     /// Security events older than this go.
     pub events_before: i64,
@@ -22,8 +23,9 @@ pub struct Retention {
     pub throttles_before: i64,
     /// Addresses a user has not signed in from since this go.
     pub addresses_before: i64,
-    /// A code stays while the pending authorization it answered could still be posted, so
-    /// its `request_id` still refuses a second code.
+    /// A stored code (of the version before sealed codes) stays while the pending
+    /// authorization it answered could still be posted, so its `request_id` still refuses a
+    /// second code.
     pub requests_before: i64,
 }
 
@@ -75,6 +77,17 @@ const EXPIRING: &[Expiring] = &[
         source_key: "jti",
         stale: |r| format!("expires_at <= {}", r.now),
     },
+    // A spent code's row goes once no code of its request can be presented any more
+    // (`expires_at`, set by `spent_codes::spend`): an expired code is refused before any
+    // write, so the row has nothing left to refuse.
+    Expiring {
+        table: "spent_codes",
+        key: "request_id",
+        source: "spent_codes",
+        source_key: "request_id",
+        stale: |r| format!("expires_at <= {}", r.now),
+    },
+    // No longer written; emptied while instances of the previous version may still write.
     Expiring {
         table: "authorization_codes",
         key: "code_hash",

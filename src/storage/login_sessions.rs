@@ -72,12 +72,20 @@ pub struct Standing {
     /// What those roles allow.
     pub allowed: ScopeSet,
     /// What the user approved for the client before, if anything.
-    pub consented: Option<ScopeSet>,
+    pub consented: Option<Consented>,
+}
+
+/// A remembered consent, as a code issued under it names it.
+#[derive(Debug, Clone)]
+pub struct Consented {
+    pub scope: ScopeSet,
+    /// The consent's identity (`consents::grant_id`).
+    pub grant_id: String,
 }
 
 /// The [`Standing`] of the user a browser session is signed in as (`None` when its row is
 /// gone, expired, or names another user), in one statement: the session, the user's roles
-/// and their consent for `client_id`, as one `UNION ALL` of tagged rows.
+/// and their consent for `client_id` (with its identity), as one `UNION ALL` of tagged rows.
 pub fn standing(
     conn: &mut DbConnection,
     id: &str,
@@ -116,7 +124,7 @@ pub fn standing(
                 sql::<Text>("'consent'"),
                 consents::client_id,
                 consents::scope,
-                sql::<Text>("''"),
+                consents::grant_id,
                 sql::<BigInt>("0"),
             ));
         session
@@ -146,7 +154,12 @@ pub fn standing(
                 allowed.extend(ScopeSet::parse(&value).map_err(|_| corrupt("role scopes"))?);
                 roles.push(name);
             }
-            _ => consented = Some(ScopeSet::parse(&value).map_err(|_| corrupt("consent scope"))?),
+            _ => {
+                consented = Some(Consented {
+                    scope: ScopeSet::parse(&value).map_err(|_| corrupt("consent scope"))?,
+                    grant_id: amr,
+                })
+            }
         }
     }
     roles.sort();

@@ -5,7 +5,6 @@
 //! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
 
 pub mod accounts;
-pub mod authorization_codes;
 pub mod clients;
 pub mod connection;
 pub mod consents;
@@ -20,6 +19,7 @@ pub mod schema;
 pub mod sealing_keys;
 pub mod security_events;
 pub mod signing_keys;
+pub mod spent_codes;
 pub mod throttles;
 pub mod two_factor;
 

@@ -92,6 +92,8 @@ diesel::table! {
     }
 }
 
+// Codes of the version before sealed codes; no longer written (purged until a later
+// migration drops it).
 diesel::table! {
     authorization_codes (code_hash) {
         code_hash -> Binary,
@@ -118,6 +120,20 @@ diesel::table! {
         client_id -> Text,
         scope -> Text,
         granted_at -> BigInt,
+        grant_id -> Text,
+    }
+}
+
+diesel::table! {
+    spent_codes (request_id) {
+        request_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        spent_at -> BigInt,
+        expires_at -> BigInt,
+        family_id -> Nullable<Text>,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
     }
 }
 
@@ -206,6 +222,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_access_tokens,
     authorization_codes,
     consents,
+    spent_codes,
     login_sessions,
     sealing_keys,
     security_events,

@@ -1,7 +1,8 @@
 //! Sealing small secrets: AES-256-GCM under keys kept in the database, each stored wrapped
-//! with the key-encryption key (`kek`), so the database alone opens nothing. Session cookies and
-//! TOTP secrets at rest are sealed this way, each with its purpose bound in as associated
-//! data, so a value sealed for one purpose never opens as another.
+//! with the key-encryption key (`kek`), so the database alone opens nothing. Session cookies,
+//! pending authorizations, authorization codes and TOTP secrets at rest are sealed this way,
+//! each with its purpose bound in as associated data, so a value sealed for one purpose never
+//! opens as another.
 //!
 //! A sealed value is `KEY_ID.BASE64URL(nonce ‖ ciphertext ‖ tag)`. The key id lets every
 //! instance on the database open every other instance's values; a cookie sealed under a key
@@ -146,6 +147,17 @@ impl SealingKeys {
         format!("{id}.{}", URL_SAFE_NO_PAD.encode(out))
     }
 
+    /// Whether `value` names a key this instance has loaded (or names none at all, and so
+    /// would not open under any key): when not, [`reload_if_due`](Self::reload_if_due) may
+    /// find it.
+    pub fn knows_key_of(&self, value: &str) -> bool {
+        let Some((id, _)) = value.split_once('.') else {
+            return true;
+        };
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().any(|(k, _)| k == id)
+    }
+
     pub fn open(&self, purpose: &str, value: &str) -> Result<Vec<u8>, Unsealed> {
         let (id, body) = value.split_once('.').ok_or(Unsealed::Invalid)?;
         let mut bytes = URL_SAFE_NO_PAD
@@ -215,5 +227,7 @@ mod tests {
             Err(Unsealed::UnknownKey)
         );
         assert_eq!(a.open("session", "garbage"), Err(Unsealed::Invalid));
+        assert!(a.knows_key_of(&sealed) && a.knows_key_of("garbage"));
+        assert!(!a.knows_key_of(&sealed.replacen("k.", "x.", 1)));
     }
 }

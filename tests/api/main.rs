@@ -41,6 +41,7 @@ mod refresh_tokens;
 mod registration;
 mod resource;
 mod round_trips;
+mod sealed_codes;
 mod self_service;
 mod signature_malleability;
 mod two_factor;

@@ -6,8 +6,8 @@
 use crate::authorization_code::{
     authorize_url, code_from, exchange, log_in, setup, CHALLENGE, PASSWORD, VERIFIER,
 };
-use crate::browser::{query_param, Browser, Landing};
-use crate::helpers::on_both_backends;
+use crate::browser::{Browser, Landing};
+use crate::helpers::{oauth_error, on_both_backends};
 
 /// What every refusal of a sealed request says.
 const NOT_PENDING: &str = "has expired or was started in another browser";
@@ -89,21 +89,27 @@ on_both_backends! {
         assert!(page.contains(NOT_PENDING), "{}", page.body);
     }
 
-    async fn the_consent_answer_buys_one_code_however_often_it_is_posted(db) {
+    async fn the_consent_answer_buys_one_exchange_however_often_it_is_posted(db) {
+        // Codes are sealed and issued without a write, so a second posting of the answer gets
+        // a second code; both name the one request, and only one of them is ever exchanged:
+        // the other is a replay, refused, and it revokes what the first bought.
         let s = setup(db, false).await;
         let browser = Browser::new(&s.app);
         let login = browser.open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE))).await.page();
         let consent = log_in(&browser, &login, "alice", PASSWORD).await.page();
         let answer = consent.form_with("decision");
-        let first = browser.submit(&answer, Some("allow")).await.left();
-        assert!(query_param(&first, "code").is_some(), "{first}");
-        match browser.submit(&answer, Some("allow")).await {
-            Landing::Page(page) => {
-                assert_eq!(page.status, 400, "{}", page.body);
-                assert!(page.contains("already answered"), "{}", page.body);
-            }
-            Landing::Left(url) => panic!("a second code for one request: {url}"),
-        }
+        let first = code_from(&browser.submit(&answer, Some("allow")).await.left()).await;
+        let second = code_from(&browser.submit(&answer, Some("allow")).await.left()).await;
+        assert_ne!(first, second);
+
+        let tokens: serde_json::Value = exchange(&s.app, &s.client, &first, Some(VERIFIER)).await.json().await.unwrap();
+        let replay = exchange(&s.app, &s.client, &second, Some(VERIFIER)).await;
+        let error = oauth_error(replay, 400, "invalid_grant").await;
+        assert!(error["error_description"].as_str().unwrap().contains("already used"), "{error}");
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(s.app.introspect(&s.client, access).await["active"], false);
+        let refresh = s.app.refresh(&s.client, tokens["refresh_token"].as_str().unwrap(), None).await;
+        oauth_error(refresh, 400, "invalid_grant").await;
     }
 
     async fn the_resume_step_opens_only_for_the_session_the_login_started(db) {
