@@ -144,7 +144,19 @@ impl Authorizer for CodeAuthorizer<'_> {
             }
         };
         if code.expires_at <= self.now {
-            self.reject(CodeRejection::Expired);
+            // Too late to buy anything; but if it was exchanged in its minute, this is a
+            // replay, and what it bought is revoked (RFC 6749 §4.1.2). Only this error path
+            // reads.
+            let spent =
+                spent_codes::revoke_spent(&mut self.conn.borrow_mut(), &code.request_id, self.now);
+            match spent {
+                Ok(Some(user_id)) => self.replayed(&user_id, &client_id),
+                Ok(None) => self.reject(CodeRejection::Expired),
+                Err(e) => {
+                    self.reject(CodeRejection::Storage(e));
+                    return Err(());
+                }
+            }
             return Ok(None);
         }
         let spent = spent_codes::spend(

@@ -100,8 +100,22 @@ pub fn spend(
     if inserted == 1 {
         return Ok(Spend::Won);
     }
+    Ok(match revoke_spent(conn, code.request_id, now)? {
+        Some(user_id) => Spend::Replayed { user_id },
+        None => Spend::Withdrawn,
+    })
+}
+
+/// A code of request `request_id` presented again: if one was exchanged, what that exchange
+/// issued is revoked (once), and its user answered. Also for a replay that comes after the
+/// code expired, as long as the row is kept.
+pub fn revoke_spent(
+    conn: &mut DbConnection,
+    request_id: &str,
+    now: i64,
+) -> Result<Option<String>, StorageError> {
     let spent: Option<Issued> = spent_codes::table
-        .find(code.request_id)
+        .find(request_id)
         .select((
             spent_codes::user_id,
             spent_codes::family_id,
@@ -111,10 +125,10 @@ pub fn spend(
         .first(conn)
         .optional()?;
     let Some(spent) = spent else {
-        return Ok(Spend::Withdrawn);
+        return Ok(None);
     };
-    revoke_issued(conn, code.request_id, &spent, now)?;
-    Ok(Spend::Replayed { user_id: spent.0 })
+    revoke_issued(conn, request_id, &spent, now)?;
+    Ok(Some(spent.0))
 }
 
 /// The user, family, access token and its expiry a spent code's row names.

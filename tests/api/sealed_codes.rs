@@ -168,6 +168,22 @@ on_both_backends! {
         assert_eq!(code_rows(&s.app.db.url).0, 2, "an expired code spends nothing");
     }
 
+    async fn a_replay_after_the_code_expired_still_revokes_what_it_bought(db) {
+        let s = setup(db, false).await;
+        let browser = returning_user(&s).await;
+        let code = fresh_code(&s, &browser).await;
+        let res = exchange(&s.app, &s.client, &code, Some(VERIFIER)).await;
+        assert_eq!(res.status(), 200);
+        let won: Value = res.json().await.unwrap();
+        // The code leaked; the thief tries it two minutes later.
+        s.app.clock.advance(120);
+        assert!(refused(&s, &code).await.contains(ALREADY_USED));
+        let access = won["access_token"].as_str().unwrap();
+        assert_eq!(s.app.introspect(&s.client, access).await["active"], false);
+        let refresh = s.app.refresh(&s.client, won["refresh_token"].as_str().unwrap(), None).await;
+        oauth_error(refresh, 400, "invalid_grant").await;
+    }
+
     async fn a_code_is_exchanged_at_another_instance_once(db) {
         let s = setup(db, false).await;
         let second = spawn_app(s.app.db.share()).await;
