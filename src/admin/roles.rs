@@ -20,8 +20,12 @@ pub struct RoleView {
 
 impl RoleView {
     fn of(conn: &mut DbConnection, row: RoleRow) -> Result<Self, AdminError> {
-        let scopes = row.scope_set()?.iter().map(str::to_owned).collect();
         let users = roles::member_count(conn, &row.name)?;
+        Self::counted(row, users)
+    }
+
+    fn counted(row: RoleRow, users: i64) -> Result<Self, AdminError> {
+        let scopes = row.scope_set()?.iter().map(str::to_owned).collect();
         Ok(RoleView {
             name: row.name,
             scopes,
@@ -77,9 +81,9 @@ pub fn create_role(
 }
 
 pub fn list_roles(conn: &mut DbConnection) -> Result<Vec<RoleView>, AdminError> {
-    roles::list(conn)?
+    roles::list_with_members(conn)?
         .into_iter()
-        .map(|row| RoleView::of(conn, row))
+        .map(|(row, users)| RoleView::counted(row, users))
         .collect()
 }
 

@@ -57,6 +57,24 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<RoleRow>, StorageError> {
         .load(conn)?)
 }
 
+/// Every role with how many users hold it, in two queries whatever the number of roles.
+pub fn list_with_members(conn: &mut DbConnection) -> Result<Vec<(RoleRow, i64)>, StorageError> {
+    let roles = list(conn)?;
+    let counts: std::collections::HashMap<String, i64> = user_roles::table
+        .group_by(user_roles::role)
+        .select((user_roles::role, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(roles
+        .into_iter()
+        .map(|row| {
+            let members = counts.get(&row.name).copied().unwrap_or(0);
+            (row, members)
+        })
+        .collect())
+}
+
 /// How many users hold the role.
 pub fn member_count(conn: &mut DbConnection, name: &str) -> Result<i64, StorageError> {
     Ok(user_roles::table
