@@ -283,6 +283,8 @@ impl Application {
             // answers 408 itself); a closing connection gets a second to finish, not more.
             .client_request_timeout(read_timeout)
             .client_disconnect_timeout(Duration::from_secs(1))
+            // SIGTERM: stop accepting, let what is in flight finish within the grace.
+            .shutdown_timeout(settings.server.shutdown_grace_secs)
             .workers(workers)
             .worker_max_blocking_threads(blocking)
             .listen(listener)?

@@ -54,6 +54,7 @@ pub struct ServerSettings {
     pub trust_forwarded_for: bool,
     pub workers: usize,
     pub blocking_threads: usize,
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -318,6 +319,9 @@ impl Settings {
             return invalid(
                 "ui.product_name must be 1 to 64 characters, none of them control, invisible or direction-changing",
             );
+        }
+        if self.server.shutdown_grace_secs > 3600 {
+            return invalid("server.shutdown_grace_secs must be at most 3600");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

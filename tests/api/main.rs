@@ -43,6 +43,7 @@ mod resource;
 mod round_trips;
 mod sealed_codes;
 mod self_service;
+mod shutdown;
 mod signature_malleability;
 mod two_factor;
 mod usernames;
