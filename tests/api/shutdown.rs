@@ -93,7 +93,7 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_connections_and_exits_0
 
     // The rest of the body arrives: the request is answered in full.
     let body = "grant_type=client_credentials&client_id=nobody&client_secret=x";
-    in_flight.write_all(body[10..].as_bytes()).unwrap();
+    in_flight.write_all(&body.as_bytes()[10..]).unwrap();
     let mut answer = String::new();
     in_flight.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
