@@ -34,14 +34,19 @@ impl RoleView {
     }
 }
 
-/// Role names: 1 to 64 characters, no white space or control characters. (Usernames have
-/// their own, stricter type: `domain::Username`.)
+/// Role names: 1 to 64 characters, no white space, nothing invisible, and nothing that a URL
+/// path would read differently (`/ ? # %`, or dots alone), since the console and the API
+/// name a role in their paths. (Usernames have their own, stricter type: `domain::Username`.)
 fn validate_name(name: &str) -> Result<(), AdminError> {
     if name.is_empty()
         || name.chars().count() > 64
-        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        || name.chars().any(char::is_whitespace)
+        || crate::domain::visible::first_hidden(name).is_some()
     {
         return invalid("a role name must be 1 to 64 characters without spaces");
+    }
+    if name.contains(['/', '?', '#', '%']) || name.chars().all(|c| c == '.') {
+        return invalid("a role name must not contain / ? # % or be only dots");
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::identity::public_sid;
 use crate::storage::security_events::EventKind;
 use crate::storage::DbConnection;
-use crate::storage::{consents, login_sessions, refresh_tokens};
+use crate::storage::{accounts, consents, login_sessions, refresh_tokens};
 
 use super::users::{end_access, find_user, Ended};
 use super::{Actor, AdminError};
@@ -91,6 +91,8 @@ pub fn revoke_consent(
 ) -> Result<Ended, AdminError> {
     let user = find_user(conn, user)?;
     let (removed, families) = conn.transaction(|conn| {
+        // As when all access ends (`users::end_access`): exchanges in flight finish first.
+        accounts::hold(conn, &user.id, accounts::Hold::Exclusive)?;
         let removed = consents::remove(conn, &user.id, client_id)?;
         // The codes issued under the consent and not yet exchanged die with its row.
         let families = refresh_tokens::revoke_user_families(conn, &user.id, Some(client_id), now)?;

@@ -322,6 +322,9 @@ pub(super) fn end_access_but(
     keep: Option<&str>,
     now: i64,
 ) -> Result<Ended, StorageError> {
+    // Before anything is revoked: an exchange in flight finishes first, and its family is
+    // then seen and revoked below.
+    accounts::hold(conn, user_id, accounts::Hold::Exclusive)?;
     let sessions = login_sessions::end_all_of_user(conn, user_id, keep)?;
     let refresh_families = refresh_tokens::revoke_user_families(conn, user_id, None, now)?;
     // A code dies with the session it was issued in; renewing the consents' identities

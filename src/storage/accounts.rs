@@ -151,6 +151,34 @@ pub fn fill_username_keys(conn: &mut DbConnection) -> Result<usize, StorageError
     })
 }
 
+/// How a transaction holds a user's row on PostgreSQL until it ends (SQLite's single writer
+/// already runs these transactions one after another).
+///
+/// What ends a user's access (sessions, consents, refresh families) and a code exchange that
+/// checks that access is live are two transactions that each read what the other writes: under
+/// READ COMMITTED, an exchange whose check ran before the end committed could insert a family
+/// that the end's revocation, not seeing it, leaves alive. Holding the row orders them: an end
+/// takes it exclusively before it revokes, an exchange shares it before it checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Hold {
+    /// For ending the user's access: waits for every exchange in flight.
+    Exclusive,
+    /// For a code exchange: waits for an end in flight, never for another exchange.
+    Shared,
+}
+
+pub fn hold(conn: &mut DbConnection, user_id: &str, how: Hold) -> Result<(), StorageError> {
+    let DbConnection::Postgres(conn) = conn else {
+        return Ok(());
+    };
+    let row = users::table.find(user_id).select(users::id);
+    let _ = match how {
+        Hold::Exclusive => row.for_update().first::<String>(conn).optional()?,
+        Hold::Shared => row.for_key_share().first::<String>(conn).optional()?,
+    };
+    Ok(())
+}
+
 /// Whether `user_id` may still sign in with the password whose hash `verified` was checked:
 /// enabled, and the password not changed since. A login's last step asks, so a reset or a
 /// disable made while bcrypt ran is not undone by the login finishing after it.

@@ -13,8 +13,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::refresh_tokens;
 use super::schema::spent_codes;
+use super::{accounts, refresh_tokens};
 use super::{DbConnection, StorageError};
 
 /// What a winning exchange issues, recorded on the row that spends the code, so a replay,
@@ -63,7 +63,8 @@ INSERT INTO spent_codes \
     (request_id, client_id, user_id, spent_at, expires_at, family_id, access_jti, access_expires_at) \
 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
 WHERE EXISTS (SELECT 1 FROM login_sessions s JOIN users u ON u.id = s.user_id \
-              WHERE s.id = $9 AND s.user_id = $3 AND u.disabled_at IS NULL) \
+              WHERE s.id = $9 AND s.user_id = $3 AND s.expires_at > $4 \
+                AND u.disabled_at IS NULL) \
   AND EXISTS (SELECT 1 FROM consents c \
               WHERE c.user_id = $3 AND c.client_id = $2 AND c.grant_id = $10) \
 ON CONFLICT (request_id) DO NOTHING";
@@ -93,6 +94,9 @@ pub fn spend(
             .bind::<Text, _>(code.login_session)
             .bind::<Text, _>(code.consent_grant)
     };
+    // On PostgreSQL, first wait for an end of the user's access in flight (`accounts::Hold`),
+    // so the checks below see it; on SQLite the INSERT's write lock orders them already.
+    accounts::hold(conn, code.user_id, accounts::Hold::Shared)?;
     let inserted = match conn {
         DbConnection::Sqlite(conn) => query(SPEND.replace('$', "?")).execute(conn)?,
         DbConnection::Postgres(conn) => query(SPEND.to_owned()).execute(conn)?,
@@ -114,6 +118,12 @@ pub fn revoke_spent(
     request_id: &str,
     now: i64,
 ) -> Result<Option<String>, StorageError> {
+    // A write first, so that on SQLite the transaction holds the write lock before it reads
+    // (a deferred transaction that read first could not write once another writer
+    // committed); on PostgreSQL it row-locks the spent code against a concurrent replay.
+    diesel::update(spent_codes::table.find(request_id))
+        .set(spent_codes::spent_at.eq(spent_codes::spent_at))
+        .execute(conn)?;
     let spent: Option<Issued> = spent_codes::table
         .find(request_id)
         .select((

@@ -244,6 +244,9 @@ on_both_backends! {
         let refused = browser.submit(&create.clone().with("name", "two words").with("scopes", "x"), None).await.page();
         assert_eq!(refused.status, 400);
         assert!(refused.contains("without spaces"), "{}", refused.body);
+        let pathlike = browser.submit(&create.clone().with("name", "../admins").with("scopes", "x"), None).await.page();
+        assert_eq!(pathlike.status, 400);
+        assert!(pathlike.contains("must not contain"), "{}", pathlike.body);
         let made = browser.submit(&create.with("name", "editors").with("scopes", "books:read books:write"), None).await.page();
         assert_eq!(made.status, 200, "{}", made.body);
         assert_eq!(made.select_text("#role-scopes"), vec!["books:read books:write"]);

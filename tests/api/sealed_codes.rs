@@ -318,3 +318,44 @@ async fn fresh_code_after_login(s: &Setup) -> String {
     let back = log_in(&browser, &login, "alice", PASSWORD).await.left();
     code_from(&back).await
 }
+
+/// PostgreSQL runs an exchange and an admin's end of the user's access side by side (READ
+/// COMMITTED): the exchange must not check the access against a snapshot from before an end
+/// that is about to commit, or the family it issues would escape the end's revocation. Here
+/// the end is held open at the moment that matters: its transaction has locked the user, as
+/// `end_access` does first, and deleted the sessions, but not committed. The exchange waits for
+/// it and is refused; without the wait it would win a family that nothing revokes.
+#[actix_web::test]
+async fn on_postgres_an_exchange_racing_an_end_of_access_waits_for_it_and_is_refused() {
+    let Some(db) = crate::helpers::TestDb::postgres() else {
+        return;
+    };
+    let s = setup(db, false).await;
+    let browser = returning_user(&s).await;
+    let code = fresh_code(&s, &browser).await;
+
+    let mut admin = diesel::PgConnection::establish(&s.app.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut admin).unwrap();
+    diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+        .bind::<diesel::sql_types::Text, _>(&s.user_id)
+        .execute(&mut admin)
+        .unwrap();
+    diesel::sql_query("DELETE FROM login_sessions WHERE user_id = $1")
+        .bind::<diesel::sql_types::Text, _>(&s.user_id)
+        .execute(&mut admin)
+        .unwrap();
+
+    let mut exchanging = Box::pin(exchange(&s.app, &s.client, &code, Some(VERIFIER)));
+    let early = actix_web::rt::time::timeout(Duration::from_millis(700), &mut exchanging).await;
+    assert!(early.is_err(), "the exchange waits for the end in flight");
+    diesel::sql_query("COMMIT").execute(&mut admin).unwrap();
+    let res = exchanging.await;
+    let error = oauth_error(res, 400, "invalid_grant").await;
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(REVOKED),
+        "{error}"
+    );
+}
