@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod authorization_codes;
+pub mod backup;
 pub mod clients;
 pub mod connection;
 pub mod consents;
