@@ -27,6 +27,16 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// A consistent copy of a SQLite database, taken while servers keep running (for
+    /// PostgreSQL, README.md's "Backups" gives the pg_dump routine).
+    Backup {
+        /// The file to write: made beside PATH and moved into place only once whole and
+        /// checked.
+        path: PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),

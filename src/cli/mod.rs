@@ -3,6 +3,7 @@
 //! With `--json` a command prints exactly one JSON value on stdout; errors go to stderr and
 //! the exit status is non-zero.
 mod args;
+mod backup;
 mod people;
 mod run;
 
@@ -13,6 +14,7 @@ use crate::admin::AdminError;
 use crate::console;
 use crate::settings::SettingsError;
 use crate::startup::StartupError;
+use crate::storage::backup::BackupError;
 use crate::storage::StorageError;
 use crate::tokens::kek::KekError;
 
@@ -28,6 +30,10 @@ pub enum CliError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Keys(#[from] KekError),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error("{0}")]
+    NoBackup(&'static str),
     #[error("--since {0}: expected unix seconds, an RFC 3339 time or an age like 30m, 12h, 7d")]
     BadSince(String),
     #[error("--limit {0}: expected 0 or more events")]

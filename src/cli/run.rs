@@ -61,12 +61,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         ..settings.log.clone()
     });
     warn_unknown_vars(&unknown_vars);
+    let out = Output { json: cli.json };
+    if let Command::Backup { path, force } = &cli.command {
+        // Before `connect_once`: a backup reads the live database and changes nothing in it
+        // (no migrations, no new empty file for a mistyped path).
+        let done = super::backup::backup(&settings, path, *force)?;
+        return out.print(&done.json, || done.text);
+    }
     let mut conn = Database::connect_once(&settings.database.url, &pool_options(&settings))?;
     let conn = &mut conn;
-    let out = Output { json: cli.json };
     let now = Clock::default().now();
     match cli.command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::Backup { .. } => unreachable!("handled above"),
         Command::Migrate => {
             // Opening the database applied them; report the state.
             out.print(&serde_json::json!({ "status": "up to date" }), || {

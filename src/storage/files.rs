@@ -72,6 +72,24 @@ pub fn create_private_file(path: &Path, contents: &[u8]) -> io::Result<bool> {
     result
 }
 
+/// Whether two paths name one existing file (the same device and inode: through links,
+/// `..` and other spellings alike). A path that does not exist is no file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Takes group and other permissions off an existing file; answers whether it had any.
 /// A missing file is fine.
 pub fn restrict_to_owner(path: &Path) -> io::Result<bool> {

@@ -5,6 +5,7 @@
 //! [`Database::run`]; the admin CLI calls [`Database::run_blocking`] directly.
 
 pub mod accounts;
+pub mod backup;
 pub mod clients;
 pub mod connection;
 pub mod consents;

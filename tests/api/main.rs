@@ -17,6 +17,7 @@ mod accounts;
 mod admin_api;
 mod admin_cli;
 mod authorization_code;
+mod backup;
 mod bad_input;
 mod branding;
 mod cli;
