@@ -12,14 +12,34 @@ use crate::chromium::{
 };
 use crate::helpers::{spawn_app_configured, Registered, TestDb};
 
+/// Clicks the element once it is there: a click often follows a page load still under way.
 async fn click(browser: &Client, css: &str) {
     browser
-        .find(Locator::Css(css))
+        .wait()
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("no {css}: {e}"))
         .click()
         .await
         .unwrap();
+}
+
+/// The text of `#id` once it says `expected`: the page before a click may have an `#id` of
+/// its own, gone (stale) or still showing the old text while the next page loads.
+async fn text_saying(browser: &Client, id: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = browser.find(Locator::Id(id)).await {
+            if let Ok(text) = element.text().await {
+                if text.contains(expected) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("#{id} never said {expected:?}; last: {last:?}")
 }
 
 async fn text_of(browser: &Client, id: &str) -> String {
@@ -139,8 +159,7 @@ async fn chromium_a_user_changes_their_password_and_revokes_an_app() {
         "form[action='/account/password'] button[type=submit]",
     )
     .await;
-    let notice = text_of(&browser, "notice").await;
-    assert!(notice.contains("Your password was changed"), "{notice}");
+    text_saying(&browser, "notice", "Your password was changed").await;
     screenshot(&browser, "account-2-password-changed.png").await;
 
     click(
@@ -148,10 +167,9 @@ async fn chromium_a_user_changes_their_password_and_revokes_an_app() {
         "form[action='/account/apps/revoke'] button[type=submit]",
     )
     .await;
-    let notice = text_of(&browser, "notice").await;
+    text_saying(&browser, "notice", "Access revoked").await;
     screenshot(&browser, "account-3-app-revoked.png").await;
     browser.close().await.unwrap();
-    assert!(notice.contains("Access revoked"), "{notice}");
     assert_eq!(
         app.cli_json(&["consent", "list", "alice"]),
         serde_json::json!([])
