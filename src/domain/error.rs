@@ -161,6 +161,20 @@ impl OAuthError {
         }
     }
 
+    /// The database is down, restarting or fully busy: 503 `temporarily_unavailable` with
+    /// `Retry-After`, so clients retry instead of treating it as a bug. The cause is kept for
+    /// the request's log line, as a server error's is.
+    pub fn database_unavailable(retry_after: i64, cause: &dyn fmt::Display) -> Self {
+        OAuthError {
+            cause: Some(cause.to_string().into()),
+            ..Self::unavailable(
+                503,
+                retry_after,
+                "the service is unavailable for a moment; retry shortly".to_owned(),
+            )
+        }
+    }
+
     /// An unexpected failure. The cause is kept for the request's log line; the client
     /// learns nothing of it.
     pub fn server_error(cause: &dyn fmt::Display) -> Self {

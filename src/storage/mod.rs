@@ -120,9 +120,46 @@ impl Database {
     }
 }
 
-/// A storage failure is a server error; its cause goes to the request's log line.
+/// What a client is told to wait when the database is unavailable, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 2;
+
+impl StorageError {
+    /// The database could not be reached or did not answer in time: down, restarting, every
+    /// pooled connection busy past the pool's wait, or SQLite's lock held past its busy
+    /// timeout. Worth a retry in a moment, unlike a failure of the query or the data.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StorageError::Unreachable(_) | StorageError::Pool(_) | StorageError::Canceled => true,
+            StorageError::Query(Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+                ) || {
+                    let message = info.message();
+                    // SQLite past its busy timeout; PostgreSQL shutting down or restarting
+                    // (SQLSTATE 57P01–57P03), whose message is all Diesel passes on.
+                    message.contains("database is locked")
+                        || message.contains("terminating connection")
+                        || message.contains("the database system is")
+                        || message.contains("server closed the connection")
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A storage failure is a server error (500), or, when the database is unavailable, a 503
+/// with `Retry-After`; either way its cause goes to the request's log line.
 impl From<StorageError> for crate::domain::OAuthError {
     fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            return crate::domain::OAuthError::database_unavailable(
+                UNAVAILABLE_RETRY_AFTER_SECS,
+                &e,
+            );
+        }
         crate::domain::OAuthError::server_error(&e)
     }
 }

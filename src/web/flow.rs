@@ -75,8 +75,15 @@ pub fn refused(refusal: Refusal) -> HttpResponse {
 
 pub fn storage_failed(e: &StorageError) -> HttpResponse {
     tracing::error!(error = %e, "storage failed during a browser flow");
-    pages::error(
+    let mut page = pages::error(
         StatusCode::SERVICE_UNAVAILABLE,
         "The service is having trouble right now. Please try again in a moment.",
-    )
+    );
+    if e.is_unavailable() {
+        page.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            crate::storage::UNAVAILABLE_RETRY_AFTER_SECS.into(),
+        );
+    }
+    page
 }

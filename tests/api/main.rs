@@ -26,6 +26,7 @@ mod client_cache;
 mod client_credentials;
 mod console;
 mod cors;
+mod database_outage;
 mod discovery;
 mod events;
 mod housekeeping;
