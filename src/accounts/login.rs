@@ -16,6 +16,8 @@
 
 use std::sync::Arc;
 
+use diesel::Connection;
+
 use super::login_attempts::{LoginKeys, LoginLimits};
 use super::password::{Busy, PasswordChecker};
 use super::two_factor;
@@ -201,12 +203,8 @@ impl LoginService {
     ) -> Result<bool, StorageError> {
         self.db
             .run(move |conn| {
-                if !accounts::may_still_sign_in(conn, &user.id, &user.password_hash)? {
-                    return Ok(false);
-                }
-                let session = Some((&session, Amr::Password));
-                complete(conn, &keys, &user.id, &context, session, now)?;
-                Ok(true)
+                let session = (&session, Amr::Password);
+                complete_session(conn, &keys, &user, &context, session, now)
             })
             .await
     }
@@ -241,8 +239,10 @@ impl LoginService {
                 };
                 if two_factor::check(conn, &sealing, &user.id, &code, now)? {
                     let keys = attempt.refund(conn, &limits)?;
-                    let session = Some((&session, Amr::PasswordAndOtp));
-                    complete(conn, &keys, &user.id, &context, session, now)?;
+                    let session = (&session, Amr::PasswordAndOtp);
+                    if !complete_session(conn, &keys, &user, &context, session, now)? {
+                        return Ok(CodeOutcome::StartOver);
+                    }
                     return Ok(CodeOutcome::Right);
                 }
                 attempt.failed(conn, EventKind::TotpFailed, &context.event(&user.id), now)?;
@@ -264,19 +264,18 @@ impl LoginService {
         if !accounts::may_still_sign_in(conn, &user.id, &user.password_hash)? {
             return Ok(false);
         }
-        complete(conn, keys, &user.id, context, None, now)?;
+        complete(conn, keys, &user.id, context, now)?;
         Ok(true)
     }
 }
 
 /// The last step of every login: the username's failures are forgotten, the address
-/// remembered, the login logged, and the form's new session recorded.
+/// remembered, the login logged.
 fn complete(
     conn: &mut DbConnection,
     keys: &LoginKeys,
     user_id: &str,
     context: &LoginContext,
-    session: Option<(&NewLoginSession, Amr)>,
     now: i64,
 ) -> Result<(), StorageError> {
     keys.logged_in(conn, user_id, context.ip.as_deref(), now)?;
@@ -285,10 +284,39 @@ fn complete(
         EventKind::LoginSucceeded,
         &context.event(user_id),
         now,
-    )?;
-    if let Some((session, amr)) = session {
-        login_sessions::start(conn, &session.sid, user_id, amr, now, session.expires_at)?;
-        tracing::info!(user_id = %user_id, "user logged in");
-    }
-    Ok(())
+    )
+}
+
+/// A browser's login, completed: its session starts only while the password the login
+/// checked is still the user's (a reset or a disable committed since starts nothing), in one
+/// transaction with the rest of [`complete`]. On PostgreSQL it first shares the hold on the
+/// user's row that every end of access takes exclusively (`accounts::hold`), so a session
+/// started while an end is in flight is either refused or seen and ended by it. `false` when
+/// nothing started.
+fn complete_session(
+    conn: &mut DbConnection,
+    keys: &LoginKeys,
+    user: &User,
+    context: &LoginContext,
+    (session, amr): (&NewLoginSession, Amr),
+    now: i64,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        accounts::hold(conn, &user.id, accounts::Hold::Shared)?;
+        let (sid, expires_at) = (&session.sid, session.expires_at);
+        let started = login_sessions::start_while_password_stands(
+            conn,
+            sid,
+            &user.id,
+            &user.password_hash,
+            amr,
+            now,
+            expires_at,
+        )?;
+        if started {
+            complete(conn, keys, &user.id, context, now)?;
+            tracing::info!(user_id = %user.id, "user logged in");
+        }
+        Ok(started)
+    })
 }

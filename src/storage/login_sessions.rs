@@ -11,24 +11,38 @@ use super::schema::{consents, login_sessions, roles, user_roles, users};
 use super::{DbConnection, StorageError};
 use crate::domain::{Amr, ScopeSet};
 
-pub fn start(
+/// Starts a session for a login whose password check read `verified` as the user's hash,
+/// only if that is still their password and they are still enabled: one statement, so a reset
+/// or a disable committed since the check leaves no session behind. `false` when it did not
+/// start.
+pub fn start_while_password_stands(
     conn: &mut DbConnection,
     id: &str,
     user_id: &str,
+    verified: &str,
     amr: Amr,
     now: i64,
     expires_at: i64,
-) -> Result<(), StorageError> {
-    diesel::insert_into(login_sessions::table)
-        .values((
-            login_sessions::id.eq(id),
-            login_sessions::user_id.eq(user_id),
-            login_sessions::created_at.eq(now),
-            login_sessions::expires_at.eq(expires_at),
-            login_sessions::amr.eq(amr.as_stored()),
-        ))
-        .execute(conn)?;
-    Ok(())
+) -> Result<bool, StorageError> {
+    const START: &str = "\
+INSERT INTO login_sessions (id, user_id, created_at, expires_at, amr) \
+SELECT $1, $2, $3, $4, $5 \
+WHERE EXISTS (SELECT 1 FROM users \
+              WHERE id = $2 AND password_hash = $6 AND disabled_at IS NULL)";
+    let query = |sql: String| {
+        diesel::sql_query(sql)
+            .bind::<Text, _>(id)
+            .bind::<Text, _>(user_id)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(expires_at)
+            .bind::<Text, _>(amr.as_stored())
+            .bind::<Text, _>(verified)
+    };
+    let inserted = match conn {
+        DbConnection::Sqlite(conn) => query(START.replace('$', "?")).execute(conn)?,
+        DbConnection::Postgres(conn) => query(START.to_owned()).execute(conn)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// The user of a live session.

@@ -309,3 +309,50 @@ on_both_backends! {
         assert!(consent.contains("name=\"decision\""), "{}", consent.body);
     }
 }
+
+/// PostgreSQL (READ COMMITTED): a login whose password was checked while an admin's reset was
+/// in flight must not start a session that the reset, not seeing it, leaves alive. Here the
+/// reset is held open where it matters: its transaction has locked the user, as `end_access`
+/// does, changed the password and ended the sessions, but not committed.
+#[actix_web::test]
+async fn on_postgres_a_login_racing_a_password_reset_starts_no_session() {
+    let Some(db) = crate::helpers::TestDb::postgres() else {
+        return;
+    };
+    use diesel::prelude::*;
+    let s = setup(db, false).await;
+    let browser = Browser::new(&s.app);
+    let login = browser
+        .open(&authorize_url(&s.client.id, "books:read", Some(CHALLENGE)))
+        .await
+        .page();
+
+    let mut admin = diesel::PgConnection::establish(&s.app.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut admin).unwrap();
+    for statement in [
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        "UPDATE users SET password_hash = 'reset-by-an-admin' WHERE id = $1",
+        "DELETE FROM login_sessions WHERE user_id = $1",
+    ] {
+        diesel::sql_query(statement)
+            .bind::<diesel::sql_types::Text, _>(&s.user_id)
+            .execute(&mut admin)
+            .unwrap();
+    }
+    let mut logging_in = Box::pin(log_in(&browser, &login, "alice", PASSWORD));
+    let early =
+        actix_web::rt::time::timeout(std::time::Duration::from_secs(2), &mut logging_in).await;
+    assert!(early.is_err(), "the login waits for the reset in flight");
+    diesel::sql_query("COMMIT").execute(&mut admin).unwrap();
+    let page = logging_in.await.page();
+    assert!(
+        !page.contains("name=\"decision\""),
+        "no consent page: {}",
+        page.body
+    );
+    assert_eq!(
+        s.app.cli_json(&["user", "sessions", "alice"]),
+        serde_json::json!([]),
+        "no session"
+    );
+}
