@@ -251,8 +251,10 @@ impl LoginService {
             .await
     }
 
-    /// Completes a password grant's login, on the blocking pool (no browser session);
-    /// false, completing nothing, as [`sign_in`](Self::sign_in) says.
+    /// Completes a password grant's login, on the blocking pool (no browser session), in the
+    /// caller's transaction, which must roll back on `false`: the password was changed or the
+    /// user disabled while it was checked. The login's writes come first, so on SQLite the
+    /// transaction holds the write lock before the check reads.
     pub fn complete_grant(
         &self,
         conn: &mut DbConnection,
@@ -261,11 +263,8 @@ impl LoginService {
         context: &LoginContext,
         now: i64,
     ) -> Result<bool, StorageError> {
-        if !accounts::may_still_sign_in(conn, &user.id, &user.password_hash)? {
-            return Ok(false);
-        }
         complete(conn, keys, &user.id, context, now)?;
-        Ok(true)
+        accounts::may_still_sign_in(conn, &user.id, &user.password_hash)
     }
 }
 

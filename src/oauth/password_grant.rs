@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use diesel::Connection;
+
 use super::client_auth::{self, Presented};
 use super::issuer::{Minter, TokenResponse};
 use super::request::FormRequest;
@@ -85,24 +87,30 @@ pub async fn grant(
     };
 
     let login = login.clone();
+    // One transaction from the check that the password still stands to the family it
+    // issues, the user's row held shared on PostgreSQL (`accounts::hold`): a grant racing a
+    // reset or a disable is refused, or finishes first and has its family revoked by it.
     db.run(move |conn| {
-        if !login.complete_grant(conn, &keys, &user, &context, now)? {
-            // Reset or disabled while the password was checked.
-            return Err(OAuthError::invalid_grant("invalid username or password"));
-        }
-        let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
-        let granted = ScopeSet::granted_to_user(asked.scope.as_ref(), &client.scopes, &allowed)
-            .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-        let session = NewUserSession {
-            // No browser login: the password grant is OAuth's, and gets no id_token.
-            authentication: None,
-            client: &client,
-            user_id: &user.id,
-            scope: &granted,
-            roles: None,
-            planned: Planned::for_client(&client),
-        };
-        sessions::start(conn, &minter, session, &policy, now).map(|started| started.response)
+        conn.transaction(|conn| {
+            accounts::hold(conn, &user.id, accounts::Hold::Shared)?;
+            if !login.complete_grant(conn, &keys, &user, &context, now)? {
+                // Reset or disabled while the password was checked: the login's writes roll back.
+                return Err(OAuthError::invalid_grant("invalid username or password"));
+            }
+            let allowed = accounts::scopes_allowed_to(conn, &user.id)?;
+            let granted = ScopeSet::granted_to_user(asked.scope.as_ref(), &client.scopes, &allowed)
+                .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let session = NewUserSession {
+                // No browser login: the password grant is OAuth's, and gets no id_token.
+                authentication: None,
+                client: &client,
+                user_id: &user.id,
+                scope: &granted,
+                roles: None,
+                planned: Planned::for_client(&client),
+            };
+            sessions::start(conn, &minter, session, &policy, now).map(|started| started.response)
+        })
     })
     .await
 }

@@ -120,6 +120,13 @@ impl Database {
     }
 }
 
+/// A transaction's own failure (begin, commit), as any storage failure.
+impl From<diesel::result::Error> for crate::domain::OAuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        StorageError::from(e).into()
+    }
+}
+
 /// What a client is told to wait when the database is unavailable, in seconds.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 2;
 

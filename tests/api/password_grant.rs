@@ -83,3 +83,37 @@ on_both_backends! {
         oauth_error(res, 400, "invalid_request").await;
     }
 }
+
+/// PostgreSQL (READ COMMITTED): a password grant whose password was checked while an admin's
+/// reset was in flight must not get a refresh family the reset's revocation never saw. The
+/// reset is held open where it matters: the user locked (as `end_access` does), the password
+/// changed, not committed.
+#[actix_web::test]
+async fn on_postgres_a_password_grant_racing_a_reset_is_refused() {
+    let Some(db) = crate::helpers::TestDb::postgres() else {
+        return;
+    };
+    use diesel::prelude::*;
+    let app = spawn_app(db).await;
+    app.create_role("reader", &["books:read"]);
+    let user_id = app.create_user("alice", "correct horse", &["reader"]);
+    let client = app.first_party_client(&["books:read"]);
+
+    let mut admin = diesel::PgConnection::establish(&app.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut admin).unwrap();
+    for statement in [
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        "UPDATE users SET password_hash = 'reset-by-an-admin' WHERE id = $1",
+    ] {
+        diesel::sql_query(statement)
+            .bind::<diesel::sql_types::Text, _>(&user_id)
+            .execute(&mut admin)
+            .unwrap();
+    }
+    let mut granting = Box::pin(app.password_grant(&client, "alice", "correct horse", None));
+    let early =
+        actix_web::rt::time::timeout(std::time::Duration::from_secs(2), &mut granting).await;
+    assert!(early.is_err(), "the grant waits for the reset in flight");
+    diesel::sql_query("COMMIT").execute(&mut admin).unwrap();
+    oauth_error(granting.await, 400, "invalid_grant").await;
+}
