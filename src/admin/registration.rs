@@ -28,7 +28,8 @@ use crate::storage::{clients, Database, DbConnection, StorageError};
 
 /// The client metadata of RFC 7591 §2 that gatehouse registers. `client_id` and
 /// `client_secret` are read only from an RFC 7592 `PUT`.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct ClientMetadata {
     redirect_uris: Option<Vec<String>>,
     post_logout_redirect_uris: Option<Vec<String>>,
@@ -59,7 +60,7 @@ impl std::fmt::Debug for ClientMetadata {
 }
 
 /// A registration as answered (RFC 7591 §3.2.1, RFC 7592 §3): never a secret hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegisteredClient {
     pub client_id: String,
     /// Only in the registration response.

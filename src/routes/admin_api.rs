@@ -3,8 +3,6 @@
 //! and return, so the two cannot drift. Each handler reads the request, calls one admin
 //! operation through `admin::api::AdminApi` (which first judges the admin token), answers.
 
-use std::sync::OnceLock;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use gatehouse_resource::bearer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -79,15 +77,6 @@ impl utoipa::Modify for AdminToken {
     security(("admin_token" = [])),
 )]
 pub struct AdminApiDoc;
-
-/// The OpenAPI document, built once.
-pub async fn openapi() -> HttpResponse {
-    static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| AdminApiDoc::openapi().to_json().unwrap_or_default());
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.clone())
-}
 
 // Users --------------------------------------------------------------------------------------
 

@@ -213,6 +213,21 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// `GET /admin/openapi.json`: the admin API's document with the registration endpoints',
+/// built once.
+async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi;
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        let mut doc = admin_api::AdminApiDoc::openapi();
+        doc.merge(registration::RegistrationDoc::openapi());
+        doc.to_json().unwrap_or_default()
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.clone())
+}
+
 /// The configured logo (`ui.logo_file`), served from memory.
 async fn logo(brand: web::Data<Brand>) -> HttpResponse {
     brand.logo_response()

@@ -4,14 +4,52 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use gatehouse_resource::bearer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
 
-use crate::admin::registration::{Registration, RegistrationError};
+use crate::admin::registration::{
+    ClientMetadata, RegisteredClient, Registration, RegistrationError,
+};
 use crate::oauth::json_body::JsonBody;
+
+/// An error answer, as RFC 6749 §5.2 and RFC 7591 §3.2.2 shape it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used
+pub(super) struct Error {
+    error: String,
+    error_description: String,
+}
+
+/// The registration endpoints' part of `/admin/openapi.json`: `POST /register` takes the
+/// document's admin token; a client's own URI takes its registration access token.
+#[derive(OpenApi)]
+#[openapi(paths(register, read, replace, delete), components(schemas(Error)), modifiers(&RegistrationToken))]
+pub struct RegistrationDoc;
+
+struct RegistrationToken;
+
+impl utoipa::Modify for RegistrationToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let scheme = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The registration access token answered, once, when the client was registered.",
+            ))
+            .build();
+        components.add_security_scheme("registration_token", SecurityScheme::Http(scheme));
+    }
+}
 
 fn token(req: &HttpRequest) -> Result<Option<String>, RegistrationError> {
     bearer::from_header(req).map_err(RegistrationError::Bearer)
 }
 
+/// RFC 7591: registers a client, with an admin token (SPEC: "Administration over HTTP").
+#[utoipa::path(post, path = "/register", tag = "registration",
+    request_body(content = ClientMetadata, content_type = "application/json"),
+    responses((status = 201, body = RegisteredClient), (status = 400, body = Error), (status = 401, body = Error),
+        (status = 403, body = Error), (status = 413, body = Error)))]
 pub async fn register(
     req: HttpRequest,
     registration: web::Data<Registration>,
@@ -24,6 +62,10 @@ pub async fn register(
     Ok(HttpResponse::Created().json(created))
 }
 
+/// RFC 7592: the client's registered metadata, with its registration access token.
+#[utoipa::path(get, path = "/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path)), security(("registration_token" = [])),
+    responses((status = 200, body = RegisteredClient), (status = 401, body = Error)))]
 pub async fn read(
     req: HttpRequest,
     registration: web::Data<Registration>,
@@ -33,6 +75,12 @@ pub async fn read(
     Ok(HttpResponse::Ok().json(client))
 }
 
+/// RFC 7592: replaces the client's metadata, with its registration access token.
+#[utoipa::path(put, path = "/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path)), security(("registration_token" = [])),
+    request_body(content = ClientMetadata, content_type = "application/json"),
+    responses((status = 200, body = RegisteredClient), (status = 400, body = Error), (status = 401, body = Error),
+        (status = 413, body = Error)))]
 pub async fn replace(
     req: HttpRequest,
     registration: web::Data<Registration>,
@@ -46,6 +94,10 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(client))
 }
 
+/// RFC 7592: deletes the client, with its registration access token.
+#[utoipa::path(delete, path = "/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path)), security(("registration_token" = [])),
+    responses((status = 204), (status = 401, body = Error)))]
 pub async fn delete(
     req: HttpRequest,
     registration: web::Data<Registration>,

@@ -223,15 +223,25 @@ on_both_backends! {
         let plain = app.client_credentials(&reader).await["access_token"].as_str().unwrap().to_owned();
         let admin = Admin::new(&app).await;
         let mut routes = 0;
+        let mut registration_routes = 0;
         for (path, operations) in doc["paths"].as_object().unwrap() {
-            assert!(path.starts_with("/admin/api/"), "{path}");
+            assert!(path.starts_with("/admin/api/") || path.starts_with("/register"), "{path}");
             let concrete = path.replace("{user}", "alice").replace("{role}", "reader").replace("{client_id}", "some-client");
-            for method in operations.as_object().unwrap().keys() {
+            for (method, operation) in operations.as_object().unwrap() {
                 let method: Method = method.to_uppercase().parse().unwrap();
                 let stranger = app.http.request(method.clone(), app.url(&concrete)).send().await.unwrap();
                 assert_eq!(stranger.status(), 401, "{method} {path} without a token");
                 assert!(stranger.headers().contains_key("www-authenticate"));
                 let res = app.http.request(method.clone(), app.url(&concrete)).bearer_auth(&plain).json(&json!({})).send().await.unwrap();
+                // RFC 7592: a client's own URI takes only its registration access token; any
+                // other token is no credential there (401), an admin's included.
+                if operation["security"].to_string().contains("registration_token") {
+                    assert_eq!(res.status(), 401, "{method} {path} with an access token");
+                    let admins = app.http.request(method.clone(), app.url(&concrete)).bearer_auth(&admin.token).json(&json!({})).send().await.unwrap();
+                    assert_eq!(admins.status(), 401, "{method} {path} with an admin token");
+                    registration_routes += 1;
+                    continue;
+                }
                 assert_eq!(res.status(), 403, "{method} {path} with a token without gatehouse:admin");
                 let challenge = res.headers()["www-authenticate"].to_str().unwrap();
                 assert!(challenge.contains("insufficient_scope"), "{challenge}");
@@ -240,7 +250,8 @@ on_both_backends! {
                 routes += 1;
             }
         }
-        assert!(routes >= 27, "the document names {routes} operations");
+        assert!(routes >= 28, "the document names {routes} admin-token operations");
+        assert_eq!(registration_routes, 3, "RFC 7592's GET, PUT and DELETE");
         // The admin's own token passes the gate on a read.
         admin.expect(200, Method::GET, "/admin/api/roles", None).await;
     }
