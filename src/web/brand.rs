@@ -38,7 +38,8 @@ pub struct Brand {
 
 #[derive(Debug, Clone)]
 struct Logo {
-    bytes: Arc<[u8]>,
+    /// Shared by every answer, never copied.
+    bytes: web::Bytes,
     content_type: &'static str,
 }
 
@@ -91,7 +92,7 @@ impl Brand {
                 .content_type(logo.content_type)
                 .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
                 .insert_header((header::CONTENT_SECURITY_POLICY, LOGO_CSP))
-                .body(logo.bytes.to_vec()),
+                .body(logo.bytes.clone()),
         }
     }
 }
@@ -120,7 +121,7 @@ fn read_logo(path: &Path) -> Result<Logo, BrandError> {
     }
     let bytes = std::fs::read(path).map_err(read)?;
     Ok(Logo {
-        bytes: bytes.into(),
+        bytes: web::Bytes::from(bytes),
         content_type,
     })
 }

@@ -323,7 +323,11 @@ pub async fn client_action(
         .await;
     match answer {
         Ok((me, client, Ok(shown))) => {
-            crate::oauth::client_cache::settle().await;
+            // A change is seen by every instance before the page says it is done; a question
+            // changed nothing.
+            if shown.confirm.is_none() {
+                crate::oauth::client_cache::settle().await;
+            }
             client_page(pages::page(StatusCode::OK), &session, &me, client, shown)
         }
         Ok((me, client, Err(why))) => {
