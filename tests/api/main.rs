@@ -36,6 +36,7 @@ mod keys;
 mod logging;
 mod openid;
 mod openid_rp;
+mod overload;
 mod password_grant;
 mod pending_authorization;
 mod primitives;
