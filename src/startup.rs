@@ -354,8 +354,9 @@ fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
             };
             let purge = move |conn: &mut DbConnection| housekeeping::purge(conn, &retention, batch);
             match db.run(purge).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "expired tokens purged"),
+                Ok(None) => tracing::debug!("housekeeping: another instance's run is under way"),
+                Ok(Some(0)) => {}
+                Ok(Some(purged)) => tracing::info!(purged, "expired tokens purged"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }
         }

@@ -135,8 +135,43 @@ const EXPIRING: &[Expiring] = &[
     },
 ];
 
-/// Deletes up to `batch` stale rows per line of [`EXPIRING`]; answers how many went.
+/// An arbitrary constant naming the housekeeping run's lock on PostgreSQL.
+pub const PG_HOUSEKEEPING_LOCK: i64 = 0x6761_7465_6b65_6570;
+
+#[derive(diesel::QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    claimed: bool,
+}
+
+/// Deletes up to `batch` stale rows per line of [`EXPIRING`]; answers how many went, or
+/// `None` when another instance's run holds the lock (on PostgreSQL, instances purge one at
+/// a time rather than contending for the same rows; SQLite serialises writers itself).
 pub fn purge(
+    conn: &mut DbConnection,
+    retention: &Retention,
+    batch: i64,
+) -> Result<Option<usize>, StorageError> {
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    // A session lock, not a transaction's: each DELETE commits on its own, so no run holds
+    // row locks across tables. It dies with the connection if this one breaks.
+    if postgres && !try_lock(conn)? {
+        return Ok(None);
+    }
+    let purged = purge_batches(conn, retention, batch);
+    if postgres {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_HOUSEKEEPING_LOCK})"))
+            .execute(conn)?;
+    }
+    purged.map(Some)
+}
+
+fn try_lock(conn: &mut DbConnection) -> Result<bool, StorageError> {
+    let sql = format!("SELECT pg_try_advisory_lock({PG_HOUSEKEEPING_LOCK}) AS claimed");
+    Ok(diesel::sql_query(sql).get_result::<Claimed>(conn)?.claimed)
+}
+
+fn purge_batches(
     conn: &mut DbConnection,
     retention: &Retention,
     batch: i64,

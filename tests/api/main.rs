@@ -30,6 +30,7 @@ mod database_outage;
 mod discovery;
 mod events;
 mod housekeeping;
+mod housekeeping_fill;
 mod introspection;
 mod key_encryption;
 mod keys;
