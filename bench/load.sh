@@ -20,6 +20,8 @@
 #                 BCRYPT_COST (default 12); the client's scopes are SCOPES (default
 #                 bench:read; SCOPES="bench:read openid profile email" for OpenID Connect,
 #                 whose exchange also signs an id_token)
+#     password    the password grant (bcrypt cost BCRYPT_COST, default 12) with oha at 16
+#                 connections, the limits widened as for contention: password checks/s
 #     userinfo    GET /userinfo with a Bearer token granted `openid profile email`, then the
 #                 client-credentials grant, each at 64 connections in the same run
 #     ceiling     client credentials against the ceiling (../shared/bench/ceiling: HTTP, one
@@ -48,6 +50,7 @@ case "$mode" in
   introspect|refresh) levels=${LEVELS:-"16 64"} ;;
   code) levels=${LEVELS:-"1 8"} ;;
   userinfo) levels=${LEVELS:-64} ;;
+  password) levels=${LEVELS:-16} ;;
   contention|guessing) levels=16 ;;
   ceiling) levels=64 ;;
   admin) levels=${LEVELS:-16} ;;
@@ -90,7 +93,7 @@ export GATEHOUSE_LISTEN=127.0.0.1:0
 case "$mode" in
   code)
     export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
-  contention)
+  contention | password)
     export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ACCOUNT=32 GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32
     export GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT=1000 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
   guessing) export GATEHOUSE_SERVER_TRUST_FORWARDED_FOR=true ;;
@@ -212,6 +215,14 @@ case "$mode" in
         cargo bench --quiet --bench code_flow_load -- "http://$addr" "$(json_field client_id <<<"$app")" \
           "$(json_field client_secret <<<"$app")" $redirect "$flow" user "$users" "bench password" "$c" "$secs"
       done
+    done ;;
+  password)
+    "$bin" role create staff --scope bench:read --json >/dev/null
+    echo "a real password" | GATEHOUSE_ACCOUNTS_BCRYPT_COST=${BCRYPT_COST:-12} "$bin" user create alice --role staff --json >/dev/null
+    app=$("$bin" client create --name app --grant-type password --scope bench:read --json)
+    app_auth="Authorization: Basic $(printf '%s:%s' "$(json_field client_id <<<"$app")" "$(json_field client_secret <<<"$app")" | base64 -w0)"
+    for c in $levels; do
+      run "$c" "$duration" "$url" "grant_type=password&username=alice&password=a+real+password" "$app_auth" | summarise "password@$c"
     done ;;
   userinfo)
     "$bin" role create bench --scope bench:read --json >/dev/null
