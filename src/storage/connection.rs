@@ -113,9 +113,12 @@ impl ManageConnection for ConnectionManager {
                 // every writer waited behind it. Its automatic one stays only as a safety net,
                 // at 10,000 pages, for when the server's falls behind (a saturated pool) or no
                 // server runs (the last connection to close checkpoints too).
+                // The busy timeout first: switching to WAL takes a lock too, and without
+                // it a connection opened while another process writes (a CLI command beside
+                // the server) failed at once with "database is locked".
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA wal_autocheckpoint = 10000;",
                     self.busy_timeout_ms
                 ))

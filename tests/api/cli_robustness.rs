@@ -377,3 +377,45 @@ mod finding_14_settings_that_do_not_exist_and_values_that_do_not_fit {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Commands run side by side on one SQLite file with no server (each process the last to
+/// close, so each close checkpoints the log under an exclusive lock) all succeed: a
+/// connection opened during another's close waits its busy timeout instead of failing at
+/// once with "database is locked" (the busy timeout is now set before the switch to WAL).
+#[test]
+fn commands_side_by_side_on_one_sqlite_file_wait_for_each_other() {
+    let db = crate::helpers::TestDb::sqlite();
+    let env = vec![("GATEHOUSE_DATABASE_URL".to_owned(), db.url.clone())];
+    assert!(cli(&env, &["role", "create", "r0", "--scope", "a"])
+        .status
+        .success());
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let env = &env;
+                scope.spawn(move || {
+                    (0..12)
+                        .map(|i| {
+                            cli(
+                                env,
+                                &["role", "create", &format!("r{w}x{i}"), "--scope", "a"],
+                            )
+                        })
+                        .filter(|out| !out.status.success())
+                        .map(|out| stderr(&out))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of 48 failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+}
