@@ -431,7 +431,8 @@ async fn on_postgres_a_key_rotation_reaches_every_instance_and_each_checks_the_o
     }
 
     // `gatehouse keys rotate`, a process of its own: every instance signs with the new key
-    // within the refresh.
+    // within the refresh, and the first token it signs so is active everywhere at once,
+    // whether or not the others have re-read the keys yet.
     let rotated = a.cli_json(&["keys", "rotate"]);
     let new_kid = field(&rotated, "kid").to_owned();
     assert_ne!(new_kid, old_kid);
@@ -442,7 +443,15 @@ async fn on_postgres_a_key_rotation_reaches_every_instance_and_each_checks_the_o
             async || signing_kid(app, &service).await == new_kid,
         )
         .await;
-        tokens.push(field(&app.client_credentials(&service).await, "access_token").to_owned());
+        let token = field(&app.client_credentials(&service).await, "access_token").to_owned();
+        for checking in &fleet {
+            assert!(
+                active(checking, &api, &token).await,
+                "on {}",
+                checking.address
+            );
+        }
+        tokens.push(token);
     }
 
     // Every instance publishes both keys, and checks every instance's tokens from before the
