@@ -36,6 +36,7 @@ use crate::oauth::userinfo::UserInfoEndpoint;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::connection::{checkpoint_wal, CHECKPOINT_EVERY};
+use crate::storage::migrations::one_start_at_a_time;
 use crate::storage::{
     housekeeping::{self, Retention},
     Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
@@ -96,11 +97,19 @@ impl Application {
             web::block(move || -> Result<_, StartupError> {
                 let db = Database::open(&settings.database.url, &pool_options(&settings))?;
                 let url = DatabaseUrl::parse(&settings.database.url)?;
-                let opened = at_rest::open(&mut *db.connection()?, &settings.keys, &url)?;
-                opened.log();
-                let kek = opened.kek;
-                let keyring = db.run_blocking(|conn| Keyring::load(conn, kek.clone(), ttl, now))?;
-                let sealing_keys = db.run_blocking(|conn| SealingKeys::load(conn, kek, now))?;
+                // Instances started side by side on a fresh database take turns here, so the
+                // first makes the signing and sealing keys and the others load them; racing,
+                // each made a signing key of its own and signed with it until its first key
+                // refresh, and the extra keys stayed published until the next rotation.
+                let (keyring, sealing_keys) =
+                    one_start_at_a_time(&mut *db.connection()?, |conn| {
+                        let opened = at_rest::open(conn, &settings.keys, &url)?;
+                        opened.log();
+                        let kek = opened.kek;
+                        let keyring = Keyring::load(conn, kek.clone(), ttl, now)?;
+                        let sealing_keys = SealingKeys::load(conn, kek, now)?;
+                        Ok::<_, StartupError>((keyring, sealing_keys))
+                    })?;
                 Ok((db, keyring, sealing_keys))
             })
             .await

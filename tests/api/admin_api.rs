@@ -8,19 +8,28 @@ use serde_json::{json, Value};
 use crate::authorization_code::PASSWORD;
 use crate::helpers::{oauth_error, on_both_backends, spawn_app, Registered, TestApp};
 
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     app: &'a TestApp,
     token: String,
 }
 
 impl Admin<'_> {
-    async fn new(app: &TestApp) -> Admin<'_> {
+    /// A service registered for `gatehouse:admin`, with a token from `app`.
+    pub(crate) async fn new(app: &TestApp) -> Admin<'_> {
         let ops = app.service_client(&["gatehouse:admin"]);
         let token = app.client_credentials(&ops).await["access_token"]
             .as_str()
             .unwrap()
             .to_owned();
         Admin { app, token }
+    }
+
+    /// The same admin token, sent to another instance on the same database.
+    pub(crate) fn on<'b>(&self, app: &'b TestApp) -> Admin<'b> {
+        Admin {
+            app,
+            token: self.token.clone(),
+        }
     }
 
     async fn call(
@@ -41,7 +50,7 @@ impl Admin<'_> {
     }
 
     /// A call that must answer `status`; its JSON body (`null` for none).
-    async fn expect(
+    pub(crate) async fn expect(
         &self,
         status: u16,
         method: reqwest::Method,

@@ -183,6 +183,17 @@ impl Browser {
         }
     }
 
+    /// The same browser (its cookies) talking to another instance of a fleet, as a load
+    /// balancer might send its next request there: every instance is on 127.0.0.1, and
+    /// cookies are the host's whatever the port, as behind one name.
+    pub fn on(&self, app: &TestApp) -> Browser {
+        Browser {
+            http: self.http.clone(),
+            jar: self.jar.clone(),
+            base: Url::parse(&app.address).unwrap(),
+        }
+    }
+
     /// The cookies the browser holds for gatehouse, as a `Cookie` header value.
     pub fn cookies(&self) -> String {
         self.jar
@@ -198,7 +209,9 @@ impl Browser {
         self.follow(url, response).await
     }
 
-    /// Submits `form`, clicking the button with `value` if given.
+    /// Submits `form`, clicking the button with `value` if given. It is posted to the
+    /// browser's own server (the page's, but for a browser moved [`on`](Self::on) another
+    /// instance).
     pub async fn submit(&self, form: &Form, button: Option<&str>) -> Landing {
         let mut fields = form.fields.clone();
         if let Some(value) = button {
@@ -213,15 +226,19 @@ impl Browser {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&fields)
             .finish();
+        let action = self
+            .base
+            .join(&form.action[url::Position::BeforePath..])
+            .expect("the action's path resolves");
         let response = self
             .http
-            .post(form.action.clone())
+            .post(action.clone())
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
             .expect("POST");
-        self.follow(form.action.clone(), response).await
+        self.follow(action, response).await
     }
 
     async fn follow(&self, mut url: Url, mut response: reqwest::Response) -> Landing {

@@ -2,6 +2,7 @@
 //! CLI binary, and token verification the way a resource server does it (with the JWKS).
 
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
@@ -162,6 +163,43 @@ pub async fn spawn_app_configured(
         std::io::Write::write_all(&mut file, text.as_bytes()).expect("config written");
         file
     });
+    let env = test_env(&db, extra);
+    let settings =
+        Settings::load_from(file.as_ref().map(|f| f.path()), env.clone()).expect("test settings");
+    launch(db, settings, env).await
+}
+
+/// The public name a fleet's instances share (`GATEHOUSE_ISSUER`), as the load balancer in
+/// front of them would have it. The test still reaches each instance at its own address.
+pub const FLEET_ISSUER: &str = "http://gatehouse.fleet.test";
+
+/// Starts `n` servers side by side on one database, as a deployment of several instances
+/// does: all at once, each with its own port, caches and background tasks, sharing what must
+/// match across instances — the database, the key-encryption key (`db.encryption_key`), the
+/// issuer ([`FLEET_ISSUER`], so also the audience) and the `extra` settings. The first
+/// instance holds `db` (and drops it at the end); the others hold shares.
+///
+/// They run in this test's process, as `spawn_app` does, which hides no per-instance state:
+/// each `Application` builds its own services, and the server keeps none in statics.
+pub async fn spawn_fleet(db: TestDb, n: usize, extra: &[(&str, &str)]) -> Vec<TestApp> {
+    let mut extra = extra.to_vec();
+    extra.push(("GATEHOUSE_ISSUER", FLEET_ISSUER));
+    let shares: Vec<TestDb> = (0..n).map(|_| db.share()).collect();
+    let instances = futures_util::future::join_all(shares.into_iter().map(|share| {
+        let env = test_env(&share, &extra);
+        let settings = Settings::load_from(None, env.clone()).expect("test settings");
+        launch(share, settings, env)
+    }))
+    .await;
+    let mut instances = instances.into_iter();
+    let first = instances.next().expect("at least one instance");
+    // The first instance takes the database over, so it is dropped once, after the test.
+    let first = TestApp { db, ..first };
+    std::iter::once(first).chain(instances).collect()
+}
+
+/// The `GATEHOUSE_*` settings of a test server on `db`, with `extra` last (so they win).
+fn test_env(db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = vec![
         ("GATEHOUSE_DATABASE_URL".to_owned(), db.url.clone()),
         ("GATEHOUSE_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
@@ -177,8 +215,11 @@ pub async fn spawn_app_configured(
         env.push(("GATEHOUSE_KEYS_ENCRYPTION_KEY".to_owned(), key.clone()));
     }
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let settings =
-        Settings::load_from(file.as_ref().map(|f| f.path()), env.clone()).expect("test settings");
+    env
+}
+
+/// Builds the server from `settings` on a port of its own and runs it in the background.
+async fn launch(db: TestDb, settings: Settings, env: Vec<(String, String)>) -> TestApp {
     let clock = Clock::default();
     let app = Application::build_with_clock(settings, clock.clone())
         .await
@@ -468,22 +509,40 @@ impl TestApp {
     /// Verifies a token as a resource server would: metadata → JWKS → signature, `typ`,
     /// `iss`, `aud`, `exp`. Returns the header and the claims.
     pub async fn verify(&self, token: &str) -> (jsonwebtoken::Header, Value) {
+        self.verify_jwt(token, "at+jwt", &self.issuer).await
+    }
+
+    /// Verifies an OpenID Connect id_token as a relying party would: this server's JWKS,
+    /// `typ` `JWT`, `iss`, `aud` (the client), `exp`. Returns the claims.
+    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> Value {
+        self.verify_jwt(token, "JWT", client_id).await.1
+    }
+
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        typ: &str,
+        audience: &str,
+    ) -> (jsonwebtoken::Header, Value) {
         let metadata: Value = self
             .get_json("/.well-known/oauth-authorization-server")
             .await;
+        // This instance's own JWKS: behind a shared issuer (a fleet) `jwks_uri` names the
+        // issuer's address, not this instance's.
+        let jwks_uri = metadata["jwks_uri"].as_str().expect("jwks_uri");
         let jwks: JwkSet = self
-            .get_json(metadata["jwks_uri"].as_str().expect("jwks_uri"))
+            .get_json(jwks_uri.strip_prefix(&self.issuer).unwrap_or(jwks_uri))
             .await;
         let header = jsonwebtoken::decode_header(token).expect("JWT header");
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.typ.as_deref(), Some(typ));
         assert_eq!(header.alg, Algorithm::ES256);
         let kid = header.kid.clone().expect("kid");
         let jwk = jwks
             .find(&kid)
-            .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+            .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS of {}", self.address));
         let key = DecodingKey::from_jwk(jwk).expect("JWK");
         let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_audience(&[&self.issuer]);
+        validation.set_audience(&[audience]);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
@@ -503,6 +562,17 @@ pub fn cli(env: &[(String, String)], args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run gatehouse")
+}
+
+/// Asks `check` again and again until it holds, for at most `within` (make it generous: the
+/// machine may be busy); panics naming `what` if it never does. For what the server promises
+/// within a stated delay, never for how fast it is.
+pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn encode_form(form: &[(&str, &str)]) -> String {

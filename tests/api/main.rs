@@ -29,6 +29,7 @@ mod cors;
 mod database_outage;
 mod discovery;
 mod events;
+mod fleet;
 mod housekeeping;
 mod housekeeping_fill;
 mod introspection;
