@@ -32,6 +32,7 @@ mod events;
 mod housekeeping;
 mod introspection;
 mod key_encryption;
+mod key_schedule;
 mod keys;
 mod logging;
 mod openid;
