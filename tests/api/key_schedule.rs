@@ -228,6 +228,12 @@ on_both_backends! {
         assert_eq!(token.kid, signing["kid"].as_str().unwrap());
         assert!(kids(&fetch_jwks(&app).await.keys).contains(&next["kid"].as_str().unwrap()));
 
+        // The discovery documents are cached as long as the JWKS they point to.
+        for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+            let res = app.get(path).await;
+            assert_eq!(res.headers()["cache-control"], format!("public, max-age={MAX_AGE}").as_str(), "{path}");
+        }
+
         let listed = app.cli(&["keys", "list"]);
         let text = String::from_utf8_lossy(&listed.stdout);
         assert!(text.contains("next") && text.contains("signs from"), "{text}");
