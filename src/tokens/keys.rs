@@ -230,7 +230,7 @@ fn read_lineup(
 }
 
 /// Makes the next key if the signing key's successor is due and none is scheduled yet:
-/// published at once, signing from [`Schedule::successor`]. Any number of instances may
+/// published at once, signing from `Schedule::successor`. Any number of instances may
 /// call this at once; exactly one makes the key (`signing_keys::schedule_after`), and the
 /// others answer `None`.
 pub fn schedule_next(
