@@ -44,7 +44,7 @@ use crate::storage::{
 use crate::telemetry;
 use crate::tokens::at_rest;
 use crate::tokens::kek::KekError;
-use crate::tokens::keys::Keyring;
+use crate::tokens::keys::{Keyring, Schedule};
 use crate::tokens::sealing::SealingKeys;
 use crate::web::brand::{self, Brand, BrandError};
 use crate::web::pages::ScopeDescriptions;
@@ -132,13 +132,8 @@ impl Application {
         };
         let keyring = Arc::new(keyring);
         let sealing = Arc::new(sealing_keys);
-        spawn_key_refresh(
-            db.clone(),
-            clock.clone(),
-            keyring.clone(),
-            ttl,
-            settings.tokens.key_refresh_secs,
-        );
+        let schedule = Schedule::of(&settings.tokens);
+        spawn_key_refresh(db.clone(), clock.clone(), keyring.clone(), schedule);
         spawn_housekeeping(db.clone(), clock.clone(), &settings);
         if matches!(
             DatabaseUrl::parse(&settings.database.url)?,
@@ -256,7 +251,12 @@ impl Application {
             },
         ));
         let login = web::Data::from(login);
-        let discovery = web::Data::new(Discovery::new(db, clock, issuer.clone()));
+        let discovery = web::Data::new(Discovery::new(
+            db,
+            clock,
+            issuer.clone(),
+            schedule.jwks_max_age_secs,
+        ));
         let body_limit = BodyLimit(settings.server.body_limit_bytes);
         let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
         let body_read_timeout = BodyReadTimeout(read_timeout);
@@ -386,26 +386,36 @@ fn spawn_wal_checkpoints(db: Database) {
     });
 }
 
-/// Re-reads the current signing key now and then, so a rotation by the CLI or another
-/// instance on the same database takes effect here without a restart.
-fn spawn_key_refresh(db: Database, clock: Clock, keyring: Arc<Keyring>, ttl: i64, every_secs: u64) {
-    let every = Duration::from_secs(every_secs.max(1));
+/// Every `tokens.key_refresh_secs`, from the start: makes the next signing key when the
+/// schedule says it is due (one instance does, `tokens::keys::schedule_next`), and re-reads
+/// the keys, so a key scheduled or rotated by the CLI or another instance on the same
+/// database takes effect here without a restart.
+fn spawn_key_refresh(db: Database, clock: Clock, keyring: Arc<Keyring>, schedule: Schedule) {
+    let every = Duration::from_secs(schedule.refresh_secs.max(1) as u64);
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(every);
-        ticks.tick().await;
+        let mut signing = None;
         loop {
             ticks.tick().await;
             let refreshing = keyring.clone();
             let clock = clock.clone();
             match db
-                .run(move |conn| refreshing.refresh(conn, ttl, clock.now()))
+                .run(move |conn| refreshing.refresh(conn, &schedule, clock.now()))
                 .await
             {
-                Ok(true) => {
-                    tracing::info!(kid = %keyring.current().kid, "now signing with a new key")
+                Ok(refreshed) => {
+                    if let Some(next) = &refreshed.scheduled {
+                        tracing::info!(kid = %next.kid, signs_from = next.starts(), "scheduled the next signing key (published now)");
+                    }
+                    if signing
+                        .as_ref()
+                        .is_some_and(|kid| *kid != refreshed.signing_kid)
+                    {
+                        tracing::info!(kid = %refreshed.signing_kid, "now signing with a new key");
+                    }
+                    signing = Some(refreshed.signing_kid);
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "could not refresh the signing key"),
+                Err(e) => tracing::warn!(error = %e, "could not refresh the signing keys"),
             }
         }
     });

@@ -7,7 +7,7 @@ use crate::storage::signing_keys::{self, StoredKey};
 use crate::storage::DbConnection;
 use crate::tokens::at_rest;
 use crate::tokens::kek::{self, KekError, KeyEncryptionKey};
-use crate::tokens::keys;
+use crate::tokens::keys::{self, Lineup};
 
 use super::{Actor, AdminError};
 
@@ -16,24 +16,31 @@ use super::{Actor, AdminError};
 pub struct KeyView {
     pub kid: String,
     pub algorithm: String,
-    /// `current`, `published` (retired, still in the JWKS) or `expired`.
+    /// `signing` (tokens are signed with it now), `next` (published, signs from
+    /// `signs_from`), `retired` (no longer signs, still in the JWKS until `published_until`)
+    /// or `expired` (out of the JWKS).
     pub state: &'static str,
     pub created_at: i64,
+    pub signs_from: i64,
+    /// When it stops (or stopped) signing: its successor's `signs_from`.
     pub retired_at: Option<i64>,
     pub published_until: Option<i64>,
 }
 
 impl KeyView {
-    fn of(key: StoredKey, now: i64, current_kid: Option<&str>) -> Self {
+    fn of(key: StoredKey, now: i64, lineup: &Lineup) -> Self {
+        let is = |k: &Option<StoredKey>| k.as_ref().is_some_and(|k| k.kid == key.kid);
         let state = match key.publish_until {
-            _ if Some(key.kid.as_str()) == current_kid => "current",
+            _ if is(&lineup.signing) => "signing",
+            _ if is(&lineup.next) => "next",
             Some(until) if until <= now => "expired",
-            _ => "published",
+            _ => "retired",
         };
         KeyView {
+            state,
+            signs_from: key.starts(),
             kid: key.kid,
             algorithm: key.algorithm,
-            state,
             created_at: key.created_at,
             retired_at: key.retired_at,
             published_until: key.publish_until,
@@ -42,13 +49,16 @@ impl KeyView {
 }
 
 pub fn list_keys(conn: &mut DbConnection, now: i64) -> Result<Vec<KeyView>, AdminError> {
-    let current = signing_keys::current(conn)?.map(|k| k.kid);
+    let lineup = Lineup::at(&signing_keys::published(conn, now)?, now);
     Ok(signing_keys::all(conn)?
         .into_iter()
-        .map(|k| KeyView::of(k, now, current.as_deref()))
+        .map(|k| KeyView::of(k, now, &lineup))
         .collect())
 }
 
+/// `keys rotate`, the emergency rotation: the new key signs at once (relying parties
+/// that cached the JWKS fetch it again for its unknown `kid`); every other key, a
+/// scheduled next one too, stops signing and stays published until its tokens expire.
 pub fn rotate_keys(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -60,7 +70,11 @@ pub fn rotate_keys(
     let kid = key.kid.clone();
     let what = format!("signing key {kid}");
     actor.record(conn, EventKind::SigningKeyRotated, None, &what, now);
-    Ok(KeyView::of(key, now, Some(&kid)))
+    let lineup = Lineup {
+        signing: Some(key.clone()),
+        next: None,
+    };
+    Ok(KeyView::of(key, now, &lineup))
 }
 
 /// `keys rewrap --new-key-file PATH`: every stored key re-wrapped from the key-encryption

@@ -254,9 +254,12 @@ pub enum ClientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys and whether each is current, published or expired.
+    /// List signing keys and whether each is signing, next (published, signing from a set
+    /// time), retired (still published) or expired.
     List,
-    /// Make a new current key; the old one stays published until its tokens expire.
+    /// The emergency rotation: a new key that signs at once (keys otherwise rotate on
+    /// tokens.key_rotation_period_secs); the others, a scheduled next key too, stop signing
+    /// and stay published until their tokens expire.
     Rotate,
     /// Re-wrap every stored key under a new key-encryption key, in one transaction; then
     /// point every instance's configuration at the new key and restart them all.

@@ -2,15 +2,11 @@
 
 use std::sync::Arc;
 
-use super::run::{read_password, Output};
+use super::run::{read_password, time, Output};
 use super::*;
 use crate::admin::{self, Actor, PasswordRules, ProfileChange, RoleView, UserView};
 use crate::storage::DbConnection;
 use crate::tokens::kek::KeyEncryptionKey;
-
-fn time(at: i64) -> String {
-    chrono::DateTime::from_timestamp(at, 0).map_or_else(|| at.to_string(), |t| t.to_rfc3339())
-}
 
 fn describe_user(u: &UserView) -> String {
     let mut text = format!("{}  {}", u.id, u.username);

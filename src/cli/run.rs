@@ -14,6 +14,26 @@ use crate::tokens::at_rest;
 use crate::tokens::kek::KeyEncryptionKey;
 
 /// `--since`: unix seconds, an RFC 3339 time, or an age (`90s`, `30m`, `12h`, `7d`) before `now`.
+/// A stored time (seconds since the epoch) as people read it: RFC 3339, UTC.
+pub(super) fn time(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0).map_or_else(|| at.to_string(), |t| t.to_rfc3339())
+}
+
+/// One line of `keys list`: the key, its state and the times that state depends on.
+fn key_line(k: &admin::KeyView) -> String {
+    let when = match (k.state, k.published_until) {
+        ("signing", _) => match k.retired_at {
+            Some(until) => format!("since {}, until {}", time(k.signs_from), time(until)),
+            None => format!("since {}", time(k.signs_from)),
+        },
+        ("next", _) => format!("published, signs from {}", time(k.signs_from)),
+        ("expired", Some(until)) => format!("out of the JWKS since {}", time(until)),
+        (_, Some(until)) => format!("published until {}", time(until)),
+        (_, None) => String::new(),
+    };
+    format!("{}  {:<7}  {when}", k.kid, k.state)
+}
+
 fn parse_since(text: &str, now: i64) -> Result<i64, CliError> {
     let bad = || CliError::BadSince(text.to_owned());
     if let Ok(secs) = text.parse::<i64>() {
@@ -87,20 +107,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     return "no signing keys yet (one is created when the server first starts)"
                         .into();
                 }
-                keys.iter()
-                    .map(|k| {
-                        format!(
-                            "{}  {:<9}  created {}{}",
-                            k.kid,
-                            k.state,
-                            k.created_at,
-                            k.published_until
-                                .map(|t| format!(", published until {t}"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                keys.iter().map(key_line).collect::<Vec<_>>().join("\n")
             })?;
         }
         Command::Role(command) => people::role_command(conn, &out, command, now)?,
@@ -126,8 +133,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 events
                     .iter()
                     .map(|e| {
-                        let at = chrono::DateTime::from_timestamp(e.at, 0)
-                            .map_or_else(|| e.at.to_string(), |t| t.to_rfc3339());
+                        let at = time(e.at);
                         let field = |name: &str, v: &Option<String>| {
                             v.as_ref()
                                 .map(|v| format!(" {name}={v}"))
@@ -151,7 +157,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let ttl = settings.tokens.access_token_ttl_secs;
             let kek = key_encryption_key(conn, &settings)?;
             let key = admin::rotate_keys(conn, &Actor::cli(), &kek, ttl, now)?;
-            out.print(&key, || format!("new current key: {}", key.kid))?;
+            out.print(&key, || {
+                format!(
+                    "new signing key, signing now: {} (the others stay published until their tokens expire)",
+                    key.kid
+                )
+            })?;
         }
         Command::Keys(KeysCommand::Rewrap { new_key_file }) => {
             let kek = key_encryption_key(conn, &settings)?;

@@ -14,6 +14,8 @@ pub struct Discovery {
     db: Database,
     clock: Clock,
     issuer: String,
+    /// How long relying parties may cache the JWKS and these documents.
+    max_age_secs: i64,
     origins: RwLock<Option<Origins>>,
 }
 
@@ -28,11 +30,12 @@ struct Origins {
 pub const ORIGINS_MAX_AGE: Duration = Duration::from_secs(5);
 
 impl Discovery {
-    pub fn new(db: Database, clock: Clock, issuer: String) -> Self {
+    pub fn new(db: Database, clock: Clock, issuer: String, max_age_secs: i64) -> Self {
         Discovery {
             db,
             clock,
             issuer,
+            max_age_secs,
             origins: RwLock::new(None),
         }
     }
@@ -73,6 +76,12 @@ impl Discovery {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The `Cache-Control` of the JWKS and the discovery documents: cacheable by anyone
+    /// for `tokens.jwks_max_age_secs`, which the key schedule's lead counts on.
+    pub fn cache_control(&self) -> String {
+        format!("public, max-age={}", self.max_age_secs)
     }
 
     /// Every scope some client is registered for.

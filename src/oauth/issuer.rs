@@ -98,7 +98,7 @@ impl Minter {
             sid: sid.map(str::to_owned),
             roles: roles.map(<[String]>::to_vec),
         };
-        let token = jwt::sign(&self.keyring.current(), &claims)?;
+        let token = jwt::sign(&self.keyring.signing_at(now), &claims)?;
         Ok(AccessToken { token, claims })
     }
 }

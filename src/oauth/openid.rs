@@ -58,5 +58,8 @@ pub fn id_token(
         sid: login.sid.clone(),
         profile: profile_claims(user, &scope),
     };
-    Ok(Some(jwt::sign_id_token(&minter.keyring.current(), &id)?))
+    Ok(Some(jwt::sign_id_token(
+        &minter.keyring.signing_at(claims.iat),
+        &id,
+    )?))
 }

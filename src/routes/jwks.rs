@@ -14,8 +14,9 @@ struct JwkSet {
 
 pub async fn jwks(discovery: web::Data<Discovery>) -> Result<HttpResponse, OAuthError> {
     let keys = discovery.published_keys().await?;
-    // Short caching: verifiers refetch on an unknown `kid` anyway.
+    // A next key is published a full max-age before it signs: a cached copy always holds
+    // the key of any token issued while it is fresh.
     Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=60"))
+        .insert_header(("Cache-Control", discovery.cache_control()))
         .json(JwkSet { keys }))
 }

@@ -104,14 +104,14 @@ async fn metadata_of(discovery: &Discovery, identity: bool) -> Result<Metadata<'
     })
 }
 
-fn published(body: impl Serialize) -> HttpResponse {
+fn published(discovery: &Discovery, body: impl Serialize) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=60"))
+        .insert_header(("Cache-Control", discovery.cache_control()))
         .json(body)
 }
 
 pub async fn metadata(discovery: web::Data<Discovery>) -> Result<HttpResponse, OAuthError> {
-    Ok(published(metadata_of(&discovery, false).await?))
+    Ok(published(&discovery, metadata_of(&discovery, false).await?))
 }
 
 pub async fn openid_configuration(
@@ -119,16 +119,19 @@ pub async fn openid_configuration(
 ) -> Result<HttpResponse, OAuthError> {
     let oauth = metadata_of(&discovery, true).await?;
     let issuer = discovery.issuer();
-    Ok(published(OpenIdConfiguration {
-        userinfo_endpoint: format!("{issuer}{USERINFO_PATH}"),
-        end_session_endpoint: format!("{issuer}{END_SESSION_PATH}"),
-        subject_types_supported: &["public"],
-        id_token_signing_alg_values_supported: &["ES256"],
-        claims_supported: CLAIMS,
-        claims_parameter_supported: false,
-        request_parameter_supported: false,
-        request_uri_parameter_supported: false,
-        prompt_values_supported: &["none", "login", "consent", "select_account"],
-        oauth,
-    }))
+    Ok(published(
+        &discovery,
+        OpenIdConfiguration {
+            userinfo_endpoint: format!("{issuer}{USERINFO_PATH}"),
+            end_session_endpoint: format!("{issuer}{END_SESSION_PATH}"),
+            subject_types_supported: &["public"],
+            id_token_signing_alg_values_supported: &["ES256"],
+            claims_supported: CLAIMS,
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            prompt_values_supported: &["none", "login", "consent", "select_account"],
+            oauth,
+        },
+    ))
 }

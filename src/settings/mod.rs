@@ -98,6 +98,11 @@ pub struct TokenSettings {
     pub access_token_ttl_secs: i64,
     pub audience: String,
     pub key_refresh_secs: u64,
+    /// 0: no scheduled rotation.
+    pub key_rotation_period_secs: i64,
+    /// The JWKS's (and the discovery documents') `Cache-Control: max-age`; the key
+    /// schedule publishes a next key at least this long before it signs.
+    pub jwks_max_age_secs: i64,
     pub refresh_token_idle_ttl_secs: i64,
     pub refresh_token_absolute_ttl_secs: i64,
     pub refresh_token_grace_secs: i64,
@@ -275,6 +280,15 @@ impl Settings {
                 "tokens.refresh_token_grace_secs and housekeeping.batch_size must not be negative",
             );
         }
+        if t.key_rotation_period_secs < 0 {
+            return invalid("tokens.key_rotation_period_secs must not be negative (0 turns scheduled rotation off)");
+        }
+        if !(0..=86_400).contains(&t.jwks_max_age_secs) {
+            return invalid("tokens.jwks_max_age_secs must be between 0 and 86400");
+        }
+        if !(1..=86_400).contains(&t.key_refresh_secs) {
+            return invalid("tokens.key_refresh_secs must be between 1 and 86400");
+        }
         if !(1..=600).contains(&t.authorization_code_ttl_secs) {
             return invalid("tokens.authorization_code_ttl_secs must be between 1 and 600");
         }
@@ -391,6 +405,46 @@ mod tests {
                 .contains("GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL_SECS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn key_schedule_settings_out_of_range_are_refused_by_name() {
+        for (name, value, key) in [
+            (
+                "GATEHOUSE_TOKENS_KEY_ROTATION_PERIOD_SECS",
+                "-1",
+                "tokens.key_rotation_period_secs",
+            ),
+            (
+                "GATEHOUSE_TOKENS_JWKS_MAX_AGE_SECS",
+                "-5",
+                "tokens.jwks_max_age_secs",
+            ),
+            (
+                "GATEHOUSE_TOKENS_JWKS_MAX_AGE_SECS",
+                "86401",
+                "tokens.jwks_max_age_secs",
+            ),
+            (
+                "GATEHOUSE_TOKENS_KEY_REFRESH_SECS",
+                "0",
+                "tokens.key_refresh_secs",
+            ),
+        ] {
+            let err = Settings::load_from(None, env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{name}={value}: {err}");
+        }
+        let s = Settings::load_from(
+            None,
+            env(&[("GATEHOUSE_TOKENS_KEY_ROTATION_PERIOD_SECS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(s.tokens.key_rotation_period_secs, 0, "0 turns rotation off");
+        let defaults = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(defaults.tokens.key_rotation_period_secs, 30 * 86400);
+        assert_eq!(defaults.tokens.jwks_max_age_secs, 60);
     }
 
     mod finding_14_settings_errors_and_unknown_variables {

@@ -28,6 +28,7 @@ diesel::table! {
         retired_at -> Nullable<BigInt>,
         publish_until -> Nullable<BigInt>,
         wrapped_by -> Nullable<Text>,
+        signs_from -> Nullable<BigInt>,
     }
 }
 

@@ -18,6 +18,8 @@ pub enum EventKind {
     ClientDeleted,
     ClientSecretRotated,
     SigningKeyRotated,
+    /// The schedule made the next signing key (published now, signing later).
+    SigningKeyScheduled,
     /// A username, IP address or client id has to wait after too many failures.
     Lockout,
     TotpFailed,
@@ -57,6 +59,7 @@ impl EventKind {
             EventKind::ClientDeleted => "client_deleted",
             EventKind::ClientSecretRotated => "client_secret_rotated",
             EventKind::SigningKeyRotated => "signing_key_rotated",
+            EventKind::SigningKeyScheduled => "signing_key_scheduled",
             EventKind::Lockout => "lockout",
             EventKind::TotpFailed => "totp_failed",
             EventKind::TotpEnabled => "totp_enabled",

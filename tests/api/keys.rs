@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
 use serde_json::Value;
 
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with, TestApp};
@@ -40,8 +42,29 @@ on_both_backends! {
 
         let listed = app.cli_json(&["keys", "list"]);
         let states: Vec<(&str, &str)> = listed.as_array().unwrap().iter().map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap())).collect();
-        assert!(states.contains(&(new_kid.as_str(), "current")), "{states:?}");
-        assert!(states.contains(&(old_kid.as_str(), "published")), "{states:?}");
+        assert!(states.contains(&(new_kid.as_str(), "signing")), "{states:?}");
+        assert!(states.contains(&(old_kid.as_str(), "retired")), "{states:?}");
+    }
+
+    async fn a_key_from_before_scheduled_rotation_signs_from_its_creation(db) {
+        let first = spawn_app(db).await;
+        let client = first.service_client(&["a"]);
+        let kid = kid_of_a_new_token(&first, &client).await;
+        // As the migration leaves a key made before it (and as the previous version writes
+        // one during a rolling upgrade): no signs_from.
+        let forget = "UPDATE signing_keys SET signs_from = NULL";
+        match first.db.url.strip_prefix("sqlite://") {
+            Some(path) => diesel::SqliteConnection::establish(path).unwrap().batch_execute(forget).unwrap(),
+            None => diesel::PgConnection::establish(&first.db.url).unwrap().batch_execute(forget).unwrap(),
+        }
+
+        let second = spawn_app(first.db.share()).await;
+
+        assert_eq!(kid_of_a_new_token(&second, &client).await, kid);
+        let listed = second.cli_json(&["keys", "list"]);
+        let key = &listed.as_array().unwrap()[0];
+        assert_eq!(key["state"], "signing", "{listed}");
+        assert_eq!(key["signs_from"], key["created_at"], "{listed}");
     }
 
     async fn a_restart_keeps_the_signing_key(db) {

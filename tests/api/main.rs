@@ -34,6 +34,7 @@ mod housekeeping;
 mod housekeeping_fill;
 mod introspection;
 mod key_encryption;
+mod key_schedule;
 mod keys;
 mod logging;
 mod openid;
