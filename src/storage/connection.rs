@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 
@@ -132,9 +132,12 @@ impl ManageConnection for ConnectionManager {
                     .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.set_instrumentation(LossWatch::default());
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 
@@ -143,7 +146,57 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+        conn.is_broken() || LossWatch::saw_loss(conn)
+    }
+}
+
+/// Remembers that a connection was lost under a query (PostgreSQL restarted, the network
+/// cut it). Diesel calls a connection broken only when a transaction failed, and checkouts
+/// are not pinged, so a dead connection that failed a lone query went back to the pool and
+/// failed every request that drew it ("no connection to the server") until it idled out:
+/// service did not come back after an outage. The pool now drops it when it is returned.
+#[derive(Default)]
+struct LossWatch {
+    lost: bool,
+}
+
+impl LossWatch {
+    fn saw_loss(conn: &mut DbConnection) -> bool {
+        conn.instrumentation()
+            .downcast_ref::<LossWatch>()
+            .is_some_and(|watch| watch.lost)
+    }
+}
+
+impl Instrumentation for LossWatch {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::FinishQuery {
+            error: Some(error), ..
+        } = event
+        {
+            self.lost |= is_connection_loss(error);
+        }
+    }
+}
+
+/// Whether a query failed because its connection is gone, not because of the query.
+pub(super) fn is_connection_loss(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(kind, info) => {
+            matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+            ) || {
+                // PostgreSQL shutting down or restarting (SQLSTATE 57P01–57P03), whose
+                // message is all Diesel passes on.
+                let message = info.message();
+                message.contains("terminating connection")
+                    || message.contains("the database system is")
+                    || message.contains("server closed the connection")
+            }
+        }
+        _ => false,
     }
 }
 

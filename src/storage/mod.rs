@@ -127,29 +127,24 @@ impl From<diesel::result::Error> for crate::domain::OAuthError {
     }
 }
 
-/// What a client is told to wait when the database is unavailable, in seconds.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 2;
+/// What a client is told to wait when the database is unavailable, in seconds: the same
+/// wait a bearer token's holder is told when its token cannot be checked for that reason.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 =
+    gatehouse_resource::UNAVAILABLE_RETRY_AFTER_SECS as i64;
 
 impl StorageError {
     /// The database could not be reached or did not answer in time: down, restarting, every
     /// pooled connection busy past the pool's wait, or SQLite's lock held past its busy
     /// timeout. Worth a retry in a moment, unlike a failure of the query or the data.
     pub fn is_unavailable(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
         match self {
             StorageError::Unreachable(_) | StorageError::Pool(_) | StorageError::Canceled => true,
-            StorageError::Query(Error::DatabaseError(kind, info)) => {
-                matches!(
-                    kind,
-                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
-                ) || {
-                    let message = info.message();
-                    // SQLite past its busy timeout; PostgreSQL shutting down or restarting
-                    // (SQLSTATE 57P01–57P03), whose message is all Diesel passes on.
-                    message.contains("database is locked")
-                        || message.contains("terminating connection")
-                        || message.contains("the database system is")
-                        || message.contains("server closed the connection")
+            StorageError::Query(e) => {
+                connection::is_connection_loss(e) || {
+                    // SQLite past its busy timeout.
+                    use diesel::result::Error;
+                    matches!(e, Error::DatabaseError(_, info)
+                        if info.message().contains("database is locked"))
                 }
             }
             _ => false,

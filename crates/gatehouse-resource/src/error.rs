@@ -3,6 +3,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
+/// What `Retry-After` says when a token could not be checked for now (the keys or the
+/// issuer's database out of reach): the caller retries instead of treating it as a refusal.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
 /// Why a request is refused.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
@@ -12,6 +16,7 @@ pub enum AuthError {
     InvalidToken(String),
     #[error("the token lacks the scope {0}")]
     InsufficientScope(String),
+    /// 503 with `Retry-After`: the keys, the issuer or its database out of reach for now.
     #[error("the token could not be checked: {0}")]
     Unavailable(String),
 }
@@ -41,7 +46,11 @@ impl ResponseError for AuthError {
             ),
             AuthError::Unavailable(_) => "Bearer".to_owned(),
         };
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if let AuthError::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS));
+        }
+        response
             .insert_header((header::WWW_AUTHENTICATE, challenge))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(

@@ -64,7 +64,7 @@ pub use clock::Clock;
 #[cfg(feature = "client")]
 pub use config::{Caller, IntrospectionClient, Verification};
 #[cfg(feature = "bearer")]
-pub use error::AuthError;
+pub use error::{AuthError, UNAVAILABLE_RETRY_AFTER_SECS};
 #[cfg(feature = "client")]
 pub use extract::{RequireScope, RequireScopeService};
 #[cfg(feature = "client")]
