@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod console;
 pub mod domain;
+pub mod metrics;
 pub mod oauth;
 pub mod routes;
 pub mod settings;

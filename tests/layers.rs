@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("domain", 0),
     ("console", 1),
     ("settings", 1),
+    ("metrics", 1),
     ("storage", 2),
     ("tokens", 3),
     ("accounts", 4),

@@ -101,6 +101,11 @@ pub struct LoginService {
 }
 
 impl LoginService {
+    /// Password checks admitted and waiting or running now (`/metrics`).
+    pub fn password_queue_depth(&self) -> usize {
+        self.passwords.queued()
+    }
+
     pub fn new(
         db: Database,
         passwords: PasswordChecker,

@@ -10,6 +10,7 @@ mod health;
 mod jwks;
 mod login;
 mod metadata;
+mod metrics;
 mod registration;
 mod token;
 mod userinfo;
@@ -122,6 +123,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(brand::LOGO_PATH, web::get().to(logo))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
+}
+
+/// `GET /metrics`, on the main listener or one of its own (`server.metrics_listen`).
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.route(metrics::METRICS_PATH, web::get().to(metrics::metrics));
 }
 
 /// The admin API (`routes::admin_api`) and its OpenAPI document.

@@ -22,6 +22,7 @@ use oxide_auth::endpoint::WebResponse;
 use oxide_auth_actix::OAuthResponse;
 use serde::Serialize;
 
+use crate::metrics::Metrics;
 use crate::oauth::request::FormRequest;
 use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::oauth::{ErrorCode, GrantType, OAuthError};
@@ -29,6 +30,7 @@ use crate::oauth::{ErrorCode, GrantType, OAuthError};
 /// RFC 6749 §3.2: dispatch on `grant_type`.
 pub async fn token(
     tokens: web::Data<TokenEndpoints>,
+    metrics: web::Data<Metrics>,
     request: FormRequest,
 ) -> Result<OAuthResponse, OAuthError> {
     let grant_type = request.required("grant_type")?;
@@ -47,6 +49,7 @@ pub async fn token(
         GrantType::RefreshToken => tokens.refresh(request).await?,
         GrantType::AuthorizationCode => tokens.authorization_code(request).await?,
     };
+    metrics.token_issued(grant);
     json(&response)
 }
 

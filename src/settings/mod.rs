@@ -55,6 +55,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub blocking_threads: usize,
     pub shutdown_grace_secs: u64,
+    pub metrics_listen: String,
 }
 
 #[derive(Clone, Deserialize)]

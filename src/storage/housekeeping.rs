@@ -144,14 +144,17 @@ struct Claimed {
     claimed: bool,
 }
 
-/// Deletes up to `batch` stale rows per line of [`EXPIRING`]; answers how many went, or
-/// `None` when another instance's run holds the lock (on PostgreSQL, instances purge one at
+/// Rows deleted by one run, per table (a table may appear more than once).
+pub type Purged = Vec<(&'static str, usize)>;
+
+/// Deletes up to `batch` stale rows per line of [`EXPIRING`]; answers how many went from
+/// each table, or `None` when another instance's run holds the lock (on PostgreSQL, instances purge one at
 /// a time rather than contending for the same rows; SQLite serialises writers itself).
 pub fn purge(
     conn: &mut DbConnection,
     retention: &Retention,
     batch: i64,
-) -> Result<Option<usize>, StorageError> {
+) -> Result<Option<Purged>, StorageError> {
     let postgres = matches!(conn, DbConnection::Postgres(_));
     // A session lock, not a transaction's: each DELETE commits on its own, so no run holds
     // row locks across tables. It dies with the connection if this one breaks.
@@ -175,8 +178,8 @@ fn purge_batches(
     conn: &mut DbConnection,
     retention: &Retention,
     batch: i64,
-) -> Result<usize, StorageError> {
-    let mut purged = 0;
+) -> Result<Purged, StorageError> {
+    let mut purged = Vec::with_capacity(EXPIRING.len());
     for t in EXPIRING {
         // Only integers computed here go into the text: nothing a client sent.
         let sql = format!(
@@ -188,7 +191,28 @@ fn purge_batches(
             source_key = t.source_key,
             stale = (t.stale)(retention),
         );
-        purged += diesel::sql_query(sql).execute(conn)?;
+        purged.push((t.table, diesel::sql_query(sql).execute(conn)?));
     }
     Ok(purged)
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many rows each table of [`EXPIRING`] holds now, each table once: what shows that
+/// housekeeping keeps them bounded (`/metrics`).
+pub fn rows(conn: &mut DbConnection) -> Result<Vec<(&'static str, i64)>, StorageError> {
+    let mut tables: Vec<&'static str> = EXPIRING.iter().map(|t| t.table).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    tables
+        .into_iter()
+        .map(|table| {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            Ok((table, diesel::sql_query(sql).get_result::<Count>(conn)?.n))
+        })
+        .collect()
 }

@@ -24,7 +24,10 @@ pub mod spent_codes;
 pub mod throttles;
 pub mod two_factor;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
 
 pub use connection::{DatabaseUrl, DbConnection, DbPool, PoolOptions};
 
@@ -51,6 +54,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Database {
     pool: DbPool,
+    /// The server's metrics: the pool's wait, and the security events recorded in `run`.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Database {
@@ -58,7 +63,10 @@ impl Database {
     pub fn open(url: &str, options: &PoolOptions) -> Result<Self, StorageError> {
         let url = DatabaseUrl::parse(url)?;
         let pool = connection::build_pool(&url, options)?;
-        let db = Database { pool };
+        let db = Database {
+            pool,
+            metrics: None,
+        };
         db.run_blocking(migrations::run_pending)?;
         Ok(db)
     }
@@ -88,13 +96,36 @@ impl Database {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, metrics) = (self.pool.clone(), self.metrics.clone());
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(StorageError::from)?;
-            f(&mut conn)
+            let waiting = Instant::now();
+            let conn = pool.get();
+            if let Some(m) = &metrics {
+                m.pool_waited(waiting.elapsed());
+            }
+            let mut conn = conn.map_err(StorageError::from)?;
+            Metrics::scope(metrics.as_ref(), || f(&mut conn))
         })
         .await
         .map_err(|_| E::from(StorageError::Canceled))?
+    }
+
+    /// This handle, reporting to `metrics` (a server's; the CLI's handles report nothing).
+    pub fn observed_by(self, metrics: Arc<Metrics>) -> Self {
+        Database {
+            metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    /// The pool now: connections open, and how many of them are idle; and its maximum.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
     }
 
     /// Runs `f` on the calling thread: for the CLI and for code already on the blocking pool.

@@ -129,6 +129,7 @@ pub fn record(
             security_events::detail.eq(event.detail),
         ))
         .execute(conn)?;
+    crate::metrics::Metrics::security_event(kind.as_str());
     Ok(())
 }
 

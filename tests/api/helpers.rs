@@ -134,6 +134,8 @@ impl Drop for TestDb {
 /// A running gatehouse and the means to talk to it.
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`'s own listener, with `GATEHOUSE_SERVER_METRICS_LISTEN`.
+    pub metrics_address: Option<String>,
     pub issuer: String,
     pub http: reqwest::Client,
     pub db: TestDb,
@@ -225,10 +227,14 @@ async fn launch(db: TestDb, settings: Settings, env: Vec<(String, String)>) -> T
         .await
         .expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let issuer = app.issuer().to_owned();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         issuer,
         http: reqwest::Client::new(),
         db,

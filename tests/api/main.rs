@@ -37,6 +37,7 @@ mod key_encryption;
 mod key_schedule;
 mod keys;
 mod logging;
+mod metrics;
 mod openid;
 mod openid_rp;
 mod overload;

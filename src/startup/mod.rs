@@ -1,5 +1,8 @@
 //! Building the server from settings: open the database, check the key-encryption key,
-//! load the signing and sealing keys, bind, serve.
+//! load the signing and sealing keys, bind, serve; the background tasks are in
+//! `background.rs`.
+
+mod background;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use crate::admin::console::Console;
 use crate::admin::registration::Registration;
 use crate::admin::PasswordRules;
 use crate::domain::Clock;
+use crate::metrics::Metrics;
 use crate::oauth::authorization::Rules;
 use crate::oauth::authorization_service::AuthorizationService;
 use crate::oauth::client_auth::ClientAuthenticator;
@@ -26,7 +30,6 @@ use crate::oauth::client_throttle::ClientGuard;
 use crate::oauth::discovery::Discovery;
 use crate::oauth::end_session::EndSession;
 use crate::oauth::issuer::Minter;
-use crate::oauth::pending::PENDING_TTL_SECS;
 use crate::oauth::pkce::PkcePolicy;
 use crate::oauth::request::{BodyLimit, BodyReadTimeout, TrustForwardedFor};
 use crate::oauth::revoked_here::RevokedHere;
@@ -35,13 +38,9 @@ use crate::oauth::token_endpoints::TokenEndpoints;
 use crate::oauth::userinfo::UserInfoEndpoint;
 use crate::routes;
 use crate::settings::Settings;
-use crate::storage::connection::{checkpoint_wal, CHECKPOINT_EVERY};
 use crate::storage::migrations::one_start_at_a_time;
-use crate::storage::{
-    housekeeping::{self, Retention},
-    Database, DatabaseUrl, DbConnection, PoolOptions, StorageError,
-};
-use crate::telemetry;
+use crate::storage::{Database, DatabaseUrl, PoolOptions, StorageError};
+use crate::telemetry::{self, Scrape};
 use crate::tokens::at_rest;
 use crate::tokens::kek::KekError;
 use crate::tokens::keys::{Keyring, Schedule};
@@ -49,6 +48,7 @@ use crate::tokens::sealing::SealingKeys;
 use crate::web::brand::{self, Brand, BrandError};
 use crate::web::pages::ScopeDescriptions;
 use crate::web::session::BrowserSessions;
+use background::{spawn_housekeeping, spawn_key_refresh, spawn_wal_checkpoints};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -80,6 +80,8 @@ pub struct Application {
     addr: SocketAddr,
     issuer: String,
     server: Server,
+    /// `/metrics` on a listener of its own, when configured.
+    metrics: Option<(SocketAddr, Server)>,
 }
 
 impl Application {
@@ -115,13 +117,15 @@ impl Application {
             .await
             .map_err(|_| StorageError::Canceled)??
         };
+        let metrics = Arc::new(Metrics::new());
+        let db = db.observed_by(metrics.clone());
 
-        let listener =
-            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Bind {
-                addr: settings.server.listen.clone(),
-                source,
-            })?;
+        let listener = bind(&settings.server.listen)?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match settings.server.metrics_listen.as_str() {
+            "" => None,
+            own => Some(bind(own)?),
+        };
         let issuer = match settings.server.issuer.trim_end_matches('/') {
             "" => format!("http://{addr}"),
             configured => configured.to_owned(),
@@ -134,7 +138,7 @@ impl Application {
         let sealing = Arc::new(sealing_keys);
         let schedule = Schedule::of(&settings.tokens);
         spawn_key_refresh(db.clone(), clock.clone(), keyring.clone(), schedule);
-        spawn_housekeeping(db.clone(), clock.clone(), &settings);
+        spawn_housekeeping(db.clone(), clock.clone(), &settings, metrics.clone());
         if matches!(
             DatabaseUrl::parse(&settings.database.url)?,
             DatabaseUrl::SqliteFile(_)
@@ -250,6 +254,7 @@ impl Application {
                 min_length: settings.accounts.min_password_length,
             },
         ));
+        let scrape = web::Data::new(Scrape::new(metrics.clone(), db.clone(), login.clone()));
         let login = web::Data::from(login);
         let discovery = web::Data::new(Discovery::new(
             db,
@@ -261,6 +266,9 @@ impl Application {
         let read_timeout = Duration::from_millis(settings.server.body_read_timeout_ms);
         let body_read_timeout = BodyReadTimeout(read_timeout);
         let forwarded = TrustForwardedFor(settings.server.trust_forwarded_for);
+        let metrics_here = metrics_listener.is_none();
+        let metrics_data = web::Data::from(metrics);
+        let metrics_scrape = scrape.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(crate::web::headers::defaults())
@@ -284,7 +292,14 @@ impl Application {
                 .app_data(body_limit)
                 .app_data(body_read_timeout)
                 .app_data(forwarded)
+                .app_data(metrics_data.clone())
+                .app_data(scrape.clone())
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if metrics_here {
+                        routes::metrics_route(cfg)
+                    }
+                })
         });
         let (workers, blocking) = thread_counts(&settings);
         let server = server
@@ -299,10 +314,29 @@ impl Application {
             .listen(listener)?
             .run();
         tracing::info!(address = %addr, issuer = %issuer, workers, blocking_threads_per_worker = blocking, "gatehouse listening");
+        let metrics = match metrics_listener {
+            None => None,
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(crate::web::headers::defaults())
+                        .app_data(metrics_scrape.clone())
+                        .configure(routes::metrics_route)
+                })
+                .workers(1)
+                .shutdown_timeout(settings.server.shutdown_grace_secs)
+                .listen(listener)?
+                .run();
+                tracing::info!(address = %addr, "metrics listening");
+                Some((addr, server))
+            }
+        };
         Ok(Application {
             addr,
             issuer,
             server,
+            metrics,
         })
     }
 
@@ -314,9 +348,31 @@ impl Application {
         &self.issuer
     }
 
-    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        Ok(self.server.await?)
+    /// The port of `/metrics`'s own listener, when `server.metrics_listen` gives it one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(addr, _)| addr.port())
     }
+
+    /// Serves until the main server stops (SIGTERM, SIGINT); the metrics listener, if any,
+    /// stops with it.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let Some((_, metrics)) = self.metrics else {
+            return Ok(self.server.await?);
+        };
+        let handle = metrics.handle();
+        let metrics = actix_web::rt::spawn(metrics);
+        let served = self.server.await;
+        handle.stop(true).await;
+        let _ = metrics.await;
+        Ok(served?)
+    }
+}
+
+fn bind(addr: &str) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })
 }
 
 /// HTTP workers and blocking threads per worker; 0 in the settings means "auto".
@@ -336,87 +392,4 @@ fn thread_counts(settings: &Settings) -> (usize, usize) {
         n => n,
     };
     (workers, blocking)
-}
-
-/// Purges every expiring table in bounded batches (`storage::housekeeping`).
-fn spawn_housekeeping(db: Database, clock: Clock, settings: &Settings) {
-    let every = Duration::from_secs(settings.housekeeping.interval_secs.max(1));
-    let batch = settings.housekeeping.batch_size;
-    let event_retention = settings.housekeeping.event_retention_days * 86400;
-    let forget = settings.limits.forget_after_secs;
-    let known_for = settings.limits.known_address_days * 86400;
-    // A revoked family matters only while access tokens that name it may be alive.
-    let retention =
-        settings.tokens.access_token_ttl_secs + crate::tokens::keys::PUBLISH_LEEWAY_SECS;
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(every);
-        loop {
-            ticks.tick().await;
-            let now = clock.now();
-            let retention = Retention {
-                now,
-                tokens_alive_until: now - retention,
-                events_before: now - event_retention,
-                throttles_before: now - forget,
-                addresses_before: now - known_for,
-                requests_before: now - PENDING_TTL_SECS,
-            };
-            let purge = move |conn: &mut DbConnection| housekeeping::purge(conn, &retention, batch);
-            match db.run(purge).await {
-                Ok(None) => tracing::debug!("housekeeping: another instance's run is under way"),
-                Ok(Some(0)) => {}
-                Ok(Some(purged)) => tracing::info!(purged, "expired tokens purged"),
-                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
-            }
-        }
-    });
-}
-
-/// Checkpoints a SQLite database's write-ahead log off the request path (SQLite's own
-/// automatic checkpoint is only a safety net: `storage::connection`).
-fn spawn_wal_checkpoints(db: Database) {
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(CHECKPOINT_EVERY);
-        loop {
-            ticks.tick().await;
-            if let Err(e) = db.run(checkpoint_wal).await {
-                tracing::warn!(error = %e, "could not checkpoint the write-ahead log");
-            }
-        }
-    });
-}
-
-/// Every `tokens.key_refresh_secs`, from the start: makes the next signing key when the
-/// schedule says it is due (one instance does, `tokens::keys::schedule_next`), and re-reads
-/// the keys, so a key scheduled or rotated by the CLI or another instance on the same
-/// database takes effect here without a restart.
-fn spawn_key_refresh(db: Database, clock: Clock, keyring: Arc<Keyring>, schedule: Schedule) {
-    let every = Duration::from_secs(schedule.refresh_secs.max(1) as u64);
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(every);
-        let mut signing = None;
-        loop {
-            ticks.tick().await;
-            let refreshing = keyring.clone();
-            let clock = clock.clone();
-            match db
-                .run(move |conn| refreshing.refresh(conn, &schedule, clock.now()))
-                .await
-            {
-                Ok(refreshed) => {
-                    if let Some(next) = &refreshed.scheduled {
-                        tracing::info!(kid = %next.kid, signs_from = next.starts(), "scheduled the next signing key (published now)");
-                    }
-                    if signing
-                        .as_ref()
-                        .is_some_and(|kid| *kid != refreshed.signing_kid)
-                    {
-                        tracing::info!(kid = %refreshed.signing_kid, "now signing with a new key");
-                    }
-                    signing = Some(refreshed.signing_kid);
-                }
-                Err(e) => tracing::warn!(error = %e, "could not refresh the signing keys"),
-            }
-        }
-    });
 }
