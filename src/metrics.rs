@@ -60,6 +60,16 @@ pub enum HousekeepingRun {
     Failed,
 }
 
+impl HousekeepingRun {
+    fn as_str(self) -> &'static str {
+        match self {
+            HousekeepingRun::Purged => "purged",
+            HousekeepingRun::Skipped => "skipped",
+            HousekeepingRun::Failed => "failed",
+        }
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
@@ -82,9 +92,10 @@ impl Metrics {
             latency: HistogramVec::new(
                 seconds(
                     "gatehouse_http_request_duration_seconds",
-                    "Time from the request's head to its answer, by route pattern, method and status.",
+                    "Time from the request's head to its answer, by route pattern and status \
+                     class (2xx, 4xx, ...).",
                 ),
-                &["route", "method", "status"],
+                &["route", "status_class"],
             )
             .expect("a valid metric"),
             tokens_issued: counter(
@@ -134,14 +145,23 @@ impl Metrics {
             ),
             table_rows: gauges(
                 "gatehouse_table_rows",
-                "Rows in each table housekeeping keeps bounded, at this instance's last tick.",
+                "Rows in each table housekeeping keeps bounded (counted up to 1,000,000), \
+                 reported by the instance whose run purged last.",
                 &["table"],
             ),
         };
         metrics.register_all();
-        // Every grant's series from the start, so a rate over it is 0, not missing.
+        // Series that exist from the start, so that an increase over them counts the first
+        // event after a restart (a series that appears with 1 is not an increase).
         for grant in GrantType::ALL {
             metrics.tokens_issued.with_label_values(&[grant.as_str()]);
+        }
+        for run in [
+            HousekeepingRun::Purged,
+            HousekeepingRun::Skipped,
+            HousekeepingRun::Failed,
+        ] {
+            metrics.housekeeping_runs.with_label_values(&[run.as_str()]);
         }
         metrics
     }
@@ -174,12 +194,28 @@ impl Metrics {
     }
 
     /// One answered request. `route` is the pattern it matched, never the raw path.
+    /// The histogram has fewer labels than the counter: its series are many lines each.
     pub fn request(&self, route: &str, method: &str, status: &str, took: Duration) {
-        let labels = [route, method, status];
-        self.requests.with_label_values(&labels).inc();
+        self.requests
+            .with_label_values(&[route, method, status])
+            .inc();
+        let class = match status.as_bytes().first() {
+            Some(b'1') => "1xx",
+            Some(b'2') => "2xx",
+            Some(b'3') => "3xx",
+            Some(b'4') => "4xx",
+            _ => "5xx",
+        };
         self.latency
-            .with_label_values(&labels)
+            .with_label_values(&[route, class])
             .observe(took.as_secs_f64());
+    }
+
+    /// Starts the series of these security event kinds at 0 (see [`Metrics::new`]).
+    pub fn expect_security_events<'a>(&self, kinds: impl IntoIterator<Item = &'a str>) {
+        for kind in kinds {
+            self.security_events.with_label_values(&[kind]);
+        }
     }
 
     pub fn token_issued(&self, grant: GrantType) {
@@ -193,11 +229,7 @@ impl Metrics {
     }
 
     pub fn housekeeping_ran(&self, run: HousekeepingRun, at: i64) {
-        let outcome = match run {
-            HousekeepingRun::Purged => "purged",
-            HousekeepingRun::Skipped => "skipped",
-            HousekeepingRun::Failed => "failed",
-        };
+        let outcome = run.as_str();
         self.housekeeping_runs.with_label_values(&[outcome]).inc();
         if !matches!(run, HousekeepingRun::Failed) {
             self.housekeeping_last_run.set(at);
@@ -212,6 +244,11 @@ impl Metrics {
 
     pub fn table_rows(&self, table: &str, rows: i64) {
         self.table_rows.with_label_values(&[table]).set(rows);
+    }
+
+    /// Another instance counts the rows now: this one stops reporting its older figures.
+    pub fn forget_table_rows(&self) {
+        self.table_rows.reset();
     }
 
     /// Runs `f` with `metrics` as the current thread's (see the module's comment).

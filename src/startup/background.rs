@@ -45,34 +45,33 @@ pub(super) fn spawn_housekeeping(
                 addresses_before: now - known_for,
                 requests_before: now - PENDING_TTL_SECS,
             };
+            // The instance that purged counts what is left, on the same connection; the
+            // others stop reporting, so each table has one current figure.
             let tick = move |conn: &mut DbConnection| {
-                let purged = housekeeping::purge(conn, &retention, batch)?;
-                // Every instance counts, also when another one purged: its figures stay
-                // current whichever instance holds the lock.
-                Ok::<_, StorageError>((purged, housekeeping::rows(conn)))
+                let Some(purged) = housekeeping::purge(conn, &retention, batch)? else {
+                    return Ok::<_, StorageError>(None);
+                };
+                Ok(Some((purged, housekeeping::rows(conn))))
             };
             let run = match db.run(tick).await {
-                Ok((purged, rows)) => {
+                Ok(None) => {
+                    tracing::debug!("housekeeping: another instance's run is under way");
+                    metrics.forget_table_rows();
+                    HousekeepingRun::Skipped
+                }
+                Ok(Some((purged, rows))) => {
+                    purged.iter().for_each(|(t, n)| metrics.purged(t, *n));
+                    let total: usize = purged.iter().map(|(_, n)| n).sum();
+                    if total > 0 {
+                        tracing::info!(purged = total, "expired rows purged");
+                    }
                     match rows {
                         Ok(rows) => rows.iter().for_each(|(t, n)| metrics.table_rows(t, *n)),
                         Err(e) => {
                             tracing::warn!(error = %e, "could not count the rows housekeeping owns")
                         }
                     }
-                    match purged {
-                        None => {
-                            tracing::debug!("housekeeping: another instance's run is under way");
-                            HousekeepingRun::Skipped
-                        }
-                        Some(purged) => {
-                            purged.iter().for_each(|(t, n)| metrics.purged(t, *n));
-                            let total: usize = purged.iter().map(|(_, n)| n).sum();
-                            if total > 0 {
-                                tracing::info!(purged = total, "expired rows purged");
-                            }
-                            HousekeepingRun::Purged
-                        }
-                    }
+                    HousekeepingRun::Purged
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "housekeeping failed");

@@ -39,6 +39,7 @@ use crate::oauth::userinfo::UserInfoEndpoint;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::migrations::one_start_at_a_time;
+use crate::storage::security_events::EventKind;
 use crate::storage::{Database, DatabaseUrl, PoolOptions, StorageError};
 use crate::telemetry::{self, Scrape};
 use crate::tokens::at_rest;
@@ -118,6 +119,7 @@ impl Application {
             .map_err(|_| StorageError::Canceled)??
         };
         let metrics = Arc::new(Metrics::new());
+        metrics.expect_security_events(EventKind::DETECTIONS.map(EventKind::as_str));
         let db = db.observed_by(metrics.clone());
 
         let listener = bind(&settings.server.listen)?;
@@ -325,7 +327,8 @@ impl Application {
                         .configure(routes::metrics_route)
                 })
                 .workers(1)
-                .shutdown_timeout(settings.server.shutdown_grace_secs)
+                // Scraped while the main server drains; stopped when it is done.
+                .disable_signals()
                 .listen(listener)?
                 .run();
                 tracing::info!(address = %addr, "metrics listening");
@@ -363,7 +366,9 @@ impl Application {
         let metrics = actix_web::rt::spawn(metrics);
         let served = self.server.await;
         handle.stop(true).await;
-        let _ = metrics.await;
+        if let Ok(Err(e)) = metrics.await {
+            tracing::warn!(error = %e, "the metrics listener failed");
+        }
         Ok(served?)
     }
 }

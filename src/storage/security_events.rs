@@ -83,15 +83,20 @@ impl EventKind {
         }
     }
 
-    /// Whether the event records something refused or detected, rather than done.
+    /// The kinds that record something refused or detected, rather than done.
+    pub const DETECTIONS: [EventKind; 5] = [
+        EventKind::LoginFailed,
+        EventKind::RefreshTokenReuse,
+        EventKind::AuthorizationCodeReplay,
+        EventKind::Lockout,
+        EventKind::TotpFailed,
+    ];
+
     fn outcome(self) -> &'static str {
-        match self {
-            EventKind::LoginFailed
-            | EventKind::RefreshTokenReuse
-            | EventKind::AuthorizationCodeReplay
-            | EventKind::Lockout
-            | EventKind::TotpFailed => "failure",
-            _ => "success",
+        if Self::DETECTIONS.contains(&self) {
+            "failure"
+        } else {
+            "success"
         }
     }
 }

@@ -14,6 +14,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
+use crate::domain::OAuthError;
 use crate::oauth::discovery::Discovery;
 
 /// How long a browser may cache a preflight's answer, in seconds.
@@ -29,10 +30,16 @@ pub async fn cors(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let admitted = match (origin.to_str(), req.app_data::<web::Data<Discovery>>()) {
-        (Ok(text), Some(discovery)) => discovery.admits_origin(text).await.map_err(|e| {
-            tracing::error!(error = %e, "the origins CORS admits could not be read");
-            actix_web::error::ErrorServiceUnavailable("the server is having trouble; try again")
-        })?,
+        (Ok(text), Some(discovery)) => match discovery.admits_origin(text).await {
+            Ok(admitted) => admitted,
+            // The origins could not be read: the answer of any request that needs the
+            // database (503 and Retry-After while it is unavailable), its cause logged once,
+            // on the request's line.
+            Err(e) => {
+                let error = OAuthError::from(e);
+                return Ok(req.error_response(error).map_into_boxed_body());
+            }
+        },
         _ => false,
     };
     let preflight = req.method() == Method::OPTIONS
