@@ -90,9 +90,15 @@ export GATEHOUSE_LISTEN=127.0.0.1:0
 # through X-Forwarded-For, with every limit at its default.
 # The code mode's connections are that many people, all at 127.0.0.1: their logins (one each
 # in the session flow, before the clock starts) queue instead of taking the address's share.
+# The refresh mode's connections are that many sessions of one user, all logged in at once
+# before the clock starts (a login in flight counts against the limits until it succeeds).
 case "$mode" in
   code)
     export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
+  refresh)
+    export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ACCOUNT=128 GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=128
+    export GATEHOUSE_ACCOUNTS_PASSWORD_QUEUE_LIMIT=128
+    export GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT=1000 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
   contention | password)
     export GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ACCOUNT=32 GATEHOUSE_LIMITS_PASSWORD_CHECKS_PER_ADDRESS=32
     export GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_ACCOUNT=1000 GATEHOUSE_LIMITS_LOGIN_FAILURES_PER_IP=1000 ;;
